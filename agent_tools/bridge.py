@@ -1,0 +1,414 @@
+"""One execution: feed the code to a Monty session and serve its calls to the host.
+
+Registered functions reach the sandbox through `external_lookup`, Monty's fastest
+path for host calls: each one is a small Python closure that counts the call
+against the budget, records it in the trace, runs the function (an async one on
+the host loop, so the sandbox always sees a plain call) and converts the result
+to plain data. `parallel_map` fans one function out over items on the host.
+Whatever Monty raises is turned into the matching `SandboxError` here, because
+only this layer knows which host call failed and which limits were set.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import itertools
+import re
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic_monty
+from pydantic_monty import NOT_HANDLED, CollectString, MontyError
+
+from . import errors as e
+from .functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
+from .interface import to_plain
+from .record import HostCall
+from .runtime import Runtime
+from .source import GATHER_BUILTIN
+
+__all__ = ["Execution", "Limits"]
+
+_NAME_ERROR = re.compile(r"name '([^']+)' is not defined")
+_LIMIT_BYTES = re.compile(r"> (\d+) bytes")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-run bounds. `timeout_ms` counts sandbox execution and sleeping, not time
+    spent in registered functions."""
+
+    timeout_ms: int = 30_000
+    max_memory: int = 50 * 1024 * 1024
+    max_stack_depth: int = 256
+    max_host_calls: int = 1_000
+    max_output_bytes: int = 1024 * 1024
+
+
+class Execution:
+    """Runs one prepared code string once. Not reusable: make one per attempt."""
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        source: str,
+        functions: Mapping[str, HostFunction],
+        limits: Limits,
+        env_vars: Mapping[str, str],
+        host_loop: asyncio.AbstractEventLoop | None,
+        type_check: bool,
+        stubs: str | None,
+    ) -> None:
+        self.code = code
+        """What Monty runs (see `source.prepare_source`)."""
+        self.source = source
+        """What the user wrote, dedented: errors point into this."""
+        self.functions = functions
+        self.limits = limits
+        self.env_vars = dict(env_vars)
+        self.host_loop = host_loop
+        self.type_check = type_check
+        self.stubs = stubs
+        self.calls: list[HostCall] = []
+        self.stdout = ""
+        self.host_time = 0.0
+        self._counter = itertools.count()
+        self._limit_hit: e.SandboxError | None = None
+        self._last_failed: HostCall | None = None
+        self._started = 0.0
+
+    # -- running ---------------------------------------------------------------
+
+    def run(self, runtime: Runtime, inputs: Mapping[str, Any]) -> Any:
+        lookup: dict[str, Any] = {name: self._bind(fn) for name, fn in self.functions.items()}
+        lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
+        lookup[GATHER_BUILTIN] = _gather_values
+        seconds = self.limits.timeout_ms / 1000
+        collector = CollectString(max_bytes=self.limits.max_output_bytes)
+        self._started = time.perf_counter()
+        try:
+            with runtime.checkout(
+                limits={
+                    "max_feed_duration_secs": seconds,
+                    "max_total_sleep_secs": seconds,
+                    "max_memory": self.limits.max_memory,
+                    "max_recursion_depth": self.limits.max_stack_depth,
+                    # Our own budget raises a clear error first; this is Monty's backstop,
+                    # which also counts sleeps and os calls.
+                    "max_suspensions": self.limits.max_host_calls + 1_000,
+                },
+                os_policy={
+                    "datetime": "call_host",
+                    "random_start": "call_host",
+                    "sleep_system_max": max(seconds, 0.001),
+                },
+                type_check=self.type_check,
+                type_check_stubs=self.stubs,
+                type_check_format="concise",
+            ) as session:
+                value = session.feed_run(
+                    self.code,
+                    inputs=dict(inputs),
+                    external_lookup=lookup,
+                    print_callback=collector,
+                    os=self._os,
+                )
+        except MontyError as exc:
+            self.stdout = collector.output
+            raise self._classify(exc) from _cause(exc)
+        self.stdout = collector.output
+        if self._limit_hit is not None:  # the code caught our limit error and went on
+            raise self._limit_hit
+        return value
+
+    # -- host calls ------------------------------------------------------------
+
+    def _bind(self, fn: HostFunction) -> Callable[..., Any]:
+        invoke = self._invoke
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return invoke(fn, args, kwargs)
+
+        call.__name__ = fn.name
+        return call
+
+    def _start_call(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> HostCall:
+        if next(self._counter) >= self.limits.max_host_calls:
+            error = e.CallLimitError(
+                f"the code made more than {self.limits.max_host_calls} calls to registered functions "
+                f"(the next one was {e.format_call(fn.name, args, kwargs)})",
+                hint="batch the work: fetch lists instead of items one by one, or use parallel_map",
+            )
+            self._limit_hit = self._limit_hit or error
+            raise RuntimeError(error.message)
+        record = HostCall(fn.name, args, kwargs)
+        self.calls.append(record)
+        return record
+
+    def _finish_call(self, record: HostCall, started: float, result: Any, error: BaseException | None) -> Any:
+        record.duration = time.perf_counter() - started
+        self.host_time += record.duration
+        if error is None:
+            try:
+                result = to_plain(result)
+            except TypeError as exc:
+                error = TypeError(f"{record.function} returned a value the sandbox cannot hold: {exc}")
+        if error is not None:
+            record.error = error
+            self._last_failed = record
+            raise error
+        record.result = result
+        return result
+
+    def _invoke(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        record = self._start_call(fn, args, kwargs)
+        started = time.perf_counter()
+        try:
+            if fn.is_async:
+                result = asyncio.run_coroutine_threadsafe(fn.call(*args, **kwargs), self._loop()).result()
+            else:
+                result = fn.call(*args, **kwargs)
+        except Exception as exc:
+            return self._finish_call(record, started, None, exc)
+        return self._finish_call(record, started, result, None)
+
+    async def _ainvoke(self, fn: HostFunction, args: tuple[Any, ...], sem: asyncio.Semaphore) -> Any:
+        async with sem:
+            record = self._start_call(fn, args, {})
+            started = time.perf_counter()
+            try:
+                result = await fn.call(*args)
+            except Exception as exc:
+                return self._finish_call(record, started, None, exc)
+            return self._finish_call(record, started, result, None)
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        if self.host_loop is None:
+            raise RuntimeError("no event loop to run async registered functions on")
+        return self.host_loop
+
+    def _parallel_map(self, fn: Any, *iterables: Any, concurrency: int = 8) -> list[Any]:
+        name = fn if isinstance(fn, str) else getattr(fn, "__name__", repr(fn))
+        target = self.functions.get(name)
+        if target is None:
+            raise NameError(
+                f"parallel_map: {name!r} is not a registered function "
+                f"(registered: {', '.join(self.functions) or 'none'})"
+            )
+        if not iterables:
+            raise TypeError("parallel_map needs at least one iterable of arguments")
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"parallel_map: concurrency must be a positive int, got {concurrency!r}")
+        items = list(zip(*map(_iterable, iterables), strict=False))
+        if not items:
+            return []
+        if target.is_async:
+
+            async def fan_out() -> list[Any]:
+                sem = asyncio.Semaphore(concurrency)
+                return list(await asyncio.gather(*(self._ainvoke(target, a, sem) for a in items)))
+
+            return asyncio.run_coroutine_threadsafe(fan_out(), self._loop()).result()
+        if concurrency == 1 or len(items) == 1:
+            return [self._invoke(target, a, {}) for a in items]
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+            return list(pool.map(lambda a: self._invoke(target, a, {}), items))
+
+    def _os(self, *, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], **_: Any) -> Any:
+        """OS calls: only the declared environment variables are visible. The clock,
+        entropy and the filesystem are left to Monty's default refusal."""
+        if name == "os.getenv":
+            key = args[0] if args else kwargs.get("key")
+            default = args[1] if len(args) > 1 else kwargs.get("default")
+            return self.env_vars.get(key, default) if isinstance(key, str) else default
+        if name == "os.environ":
+            return dict(self.env_vars)
+        return NOT_HANDLED
+
+    # -- errors ----------------------------------------------------------------
+
+    def _classify(self, exc: MontyError) -> e.SandboxError:
+        if isinstance(exc, pydantic_monty.MontyTypingError):
+            return _typing_error(exc, self.source)
+        if isinstance(exc, pydantic_monty.MontyCrashedError):
+            elapsed_ms = (time.perf_counter() - self._started - self.host_time) * 1000
+            if exc.timed_out or elapsed_ms >= self.limits.timeout_ms:
+                return e.TimeLimitError(
+                    f"the code ran past timeout_ms={self.limits.timeout_ms} and its worker was stopped",
+                    source=self.source,
+                )
+            return e.WorkerCrashedError(f"{exc} (the pool has replaced the worker)", source=self.source)
+        if isinstance(exc, pydantic_monty.MontyConversionError):
+            return e.InputValidationError(f"an input cannot cross into the sandbox: {exc}")
+        inner = exc.exception()
+        etype, message = type(inner).__name__, str(inner)
+        where = _location(exc)
+        if isinstance(exc, pydantic_monty.MontySyntaxError):
+            return e.SandboxSyntaxError(message, source=self.source, **where)
+        if self._limit_hit is not None:
+            hit = self._limit_hit
+            hit.source, hit.line = self.source, where.get("line")
+            hit.column, hit.end_column = where.get("column"), where.get("end_column")
+            return hit
+        return self._runtime_error(etype, message, where)
+
+    def _runtime_error(self, etype: str, message: str, where: dict[str, Any]) -> e.SandboxError:
+        lim = self.limits
+        text = f"{etype}: {message}"
+        kw: dict[str, Any] = {"source": self.source, **where}
+        if etype == "TimeoutError" and "limit exceeded" in message:
+            return e.TimeLimitError(
+                f"{message} (timeout_ms={lim.timeout_ms}; time in registered functions is not counted)",
+                hint="do less work per run, or raise timeout_ms",
+                **kw,
+            )
+        if etype == "MemoryError" and "limit exceeded" in message:
+            cap = _LIMIT_BYTES.search(message)
+            if cap and int(cap.group(1)) == lim.max_output_bytes != lim.max_memory:
+                return e.OutputLimitError(
+                    f"the code printed more than {lim.max_output_bytes} bytes",
+                    hint="print less: summarise, or return the data as the result",
+                    **kw,
+                )
+            return e.MemoryLimitError(f"{message} (max_memory={lim.max_memory})", **kw)
+        if etype == "RecursionError":
+            return e.RecursionLimitError(
+                f"{message} (max_stack_depth={lim.max_stack_depth})",
+                hint="use a loop instead of deep recursion",
+                **kw,
+            )
+        if etype == "RuntimeError" and message.startswith("suspension limit"):
+            return e.CallLimitError(f"{message}: too many calls out of the sandbox", **kw)
+        failed = self._last_failed
+        if failed is not None and failed.error is not None and str(failed.error) == message:
+            args_text = e.format_call(failed.function, failed.args, failed.kwargs)
+            error = e.HostFunctionError(
+                f"{args_text} raised {type(failed.error).__name__}: {failed.error}",
+                function=failed.function,
+                args=failed.args,
+                kwargs=failed.kwargs,
+                **kw,
+            )
+            error.__cause__ = failed.error
+            return error
+        if etype == "NameError" and (m := _NAME_ERROR.search(message)):
+            return self._name_error(m.group(1), text, kw)
+        if etype == "NotImplementedError" and "does not yet support" in message:
+            return e.SandboxSyntaxError(message, hint=_unsupported_hint(message), **kw)
+        return e.SandboxRuntimeError(text, exc_type=etype, exc_message=message, hint=_hint(etype, message), **kw)
+
+    def _name_error(self, name: str, text: str, kw: dict[str, Any]) -> e.SandboxError:
+        available = sorted(self.functions)
+        registered = ", ".join(available) or "none"
+        line = _source_line(self.source, kw.get("line"))
+        if re.search(rf"\b{re.escape(name)}\s*\(", line):
+            return e.UnknownFunctionError(
+                f"{name!r} is not a registered function (registered: {registered})",
+                name=name,
+                available=available,
+                exc_type="NameError",
+                exc_message=text,
+                hint="call one of the registered functions, or define the helper in your code first",
+                **kw,
+            )
+        return e.SandboxRuntimeError(
+            text,
+            exc_type="NameError",
+            exc_message=text,
+            hint=f"define {name!r} before using it; the registered functions are: {registered}",
+            **kw,
+        )
+
+
+_RANGE = re.compile(r"range\((-?\d+), (-?\d+)(?:, (-?\d+))?\)")
+_VIEW = re.compile(r"dict_(?:keys|values|items)\((\[.*\])\)", re.DOTALL)
+
+
+def _iterable(value: Any) -> Any:
+    """Monty 1.4.0 hands a `range` or dict view to the host as its repr string
+    ('range(0, 5)', 'dict_keys([1])'); rebuild those so `parallel_map(f, range(n))`
+    works. Any other string is iterated as a string, as in Python."""
+    if isinstance(value, str):
+        if m := _RANGE.fullmatch(value):
+            return range(*(int(g) for g in m.groups() if g is not None))
+        if m := _VIEW.fullmatch(value):
+            try:
+                return ast.literal_eval(m.group(1))
+            except (ValueError, SyntaxError):
+                return value
+    return value
+
+
+def _gather_values(*values: Any) -> list[Any]:
+    return list(values)
+
+
+def _cause(exc: MontyError) -> BaseException:
+    try:
+        return exc.exception()
+    except Exception:
+        return exc
+
+
+def _location(exc: MontyError) -> dict[str, Any]:
+    """Line and columns of the innermost frame, for the excerpt's pointer."""
+    frames = exc.traceback() if isinstance(exc, (pydantic_monty.MontyRuntimeError, pydantic_monty.MontySyntaxError)) else []
+    if not frames:
+        return {}
+    frame = frames[-1]
+    out: dict[str, Any] = {"line": frame.line, "column": frame.column}
+    if frame.end_line == frame.line:
+        out["end_column"] = frame.end_column
+    return out
+
+
+_TYPING_POSITION = re.compile(r"^\S+?:(\d+):(\d+): (.*)$", re.MULTILINE)
+
+
+def _typing_error(exc: pydantic_monty.MontyTypingError, source: str) -> e.TypeCheckError:
+    diagnostics = exc.display().strip()
+    first = _TYPING_POSITION.search(diagnostics)
+    if first is None:
+        return e.TypeCheckError(diagnostics.splitlines()[0] if diagnostics else str(exc), diagnostics=diagnostics)
+    problems = [m.group(3) for m in _TYPING_POSITION.finditer(diagnostics)]
+    message = "; ".join(problems)
+    return e.TypeCheckError(
+        message,
+        diagnostics=diagnostics,
+        source=source,
+        line=int(first.group(1)),
+        column=int(first.group(2)),
+        hint="nothing ran; fix the call to match the function's signature",
+    )
+
+
+def _source_line(source: str, line: int | None) -> str:
+    lines = source.splitlines()
+    return lines[line - 1] if line is not None and 1 <= line <= len(lines) else ""
+
+
+def _unsupported_hint(message: str) -> str | None:
+    if "'del'" in message:
+        return "`del` is not supported: use dict.pop(key) or build a new list/dict"
+    if "inheritance" in message:
+        return "class inheritance is not supported: use plain classes, dicts or dataclasses"
+    return "rewrite this without that syntax"
+
+
+def _hint(etype: str, message: str) -> str | None:
+    if etype in ("ModuleNotFoundError", "ImportError"):
+        return "that module is not available in the sandbox; use the standard modules it has, or plain code"
+    if etype == "RuntimeError" and "is not supported in this environment" in message:
+        if "datetime" in message or "time." in message or "date." in message:
+            return "the clock is not available in the sandbox; pass the time in as an input"
+        if "urandom" in message:
+            return "unseeded random is not available; call random.seed(n) first"
+        return "the sandbox has no filesystem, network, clock or process access"
+    if etype == "TypeError" and "can't be awaited" in message:
+        return "registered functions are plain calls: drop the `await`"
+    return None

@@ -1,0 +1,275 @@
+"""Which Python types may cross the sandbox boundary, and the checks on values that do.
+
+Values cross as plain data: scalars, bytes, None and the builtin containers.
+Pydantic models, dataclasses and TypedDicts are accepted as declared types: they
+enter the sandbox as dicts and are validated back into their class on the way
+out. Validation is pydantic's; the TypeAdapters are built once per template.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import inspect
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, get_args, get_origin
+
+import pydantic_core
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from typing_extensions import is_typeddict
+
+from .errors import InputValidationError, OutputValidationError, short_repr
+
+__all__ = [
+    "DEFAULT_MAX_INLINE_IO_BYTES",
+    "NativeInterface",
+    "check_supported_type",
+    "io_size",
+    "to_plain",
+    "type_name",
+]
+
+DEFAULT_MAX_INLINE_IO_BYTES = 10 * 1024 * 1024
+"""Flyte's default cap on the inputs plus output passed inline to a task."""
+
+_SCALARS: frozenset[Any] = frozenset({int, float, str, bool, bytes, type(None), None, Any})
+_CONTAINERS: frozenset[Any] = frozenset({list, dict, tuple, set, frozenset})
+_EMPTY = inspect.Parameter.empty
+
+
+def type_name(tp: Any) -> str:
+    """A readable name for a type annotation: `int`, `list[str]`, `Optional[int]`."""
+    if tp is type(None) or tp is None:
+        return "None"
+    if isinstance(tp, type) and not get_args(tp):
+        return tp.__name__
+    return repr(tp).replace("typing.", "")
+
+
+def _unsupported(tp: Any, where: str) -> TypeError:
+    return TypeError(
+        f"{where}: unsupported type {type_name(tp)}. Supported: int, float, str, bool, bytes, None, "
+        "list/dict/tuple/set/frozenset (bare or parameterised), Optional/Union of those, Any, "
+        "Literal, pydantic models, dataclasses and TypedDicts."
+    )
+
+
+def check_supported_type(tp: Any, where: str) -> None:
+    """Raise `TypeError` naming `where` if `tp` cannot cross the boundary."""
+    if tp in _SCALARS or tp in _CONTAINERS:
+        return
+    origin = get_origin(tp)
+    if origin is Literal:
+        return
+    if origin in _CONTAINERS or origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            if arg is not Ellipsis:
+                check_supported_type(arg, where)
+        return
+    if origin is typing.Annotated:
+        check_supported_type(get_args(tp)[0], where)
+        return
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return
+    if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or is_typeddict(tp)):
+        for hint in typing.get_type_hints(tp).values():
+            check_supported_type(hint, f"{where} (field of {tp.__name__})")
+        return
+    raise _unsupported(tp, where)
+
+
+def _adapter(tp: Any, where: str) -> TypeAdapter[Any]:
+    try:
+        return TypeAdapter(tp)
+    except Exception as exc:  # pydantic refuses some types (typing.TypedDict on 3.11, ...)
+        raise TypeError(f"{where}: unsupported type {type_name(tp)}: {exc}") from exc
+
+
+_LEAVES = (bool, int, float, str, bytes, datetime.date, datetime.time, datetime.timedelta, decimal.Decimal)
+
+
+def to_plain(value: Any) -> Any:
+    """Turn a host value into plain data Monty can hold: models and dataclasses become
+    dicts, containers are converted element-wise. Anything else (an arbitrary object, a
+    cycle) is a `TypeError` naming the type, rather than a failure deep in Monty."""
+    try:
+        return _to_plain(value)
+    except RecursionError:
+        raise TypeError("value is cyclic or nested too deeply to cross into the sandbox") from None
+
+
+def _to_plain(value: Any) -> Any:
+    if value is None or isinstance(value, _LEAVES):
+        return value
+    if isinstance(value, BaseModel):
+        return _to_plain(value.model_dump())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        items = typing.cast(dict[Any, Any], value).items()
+        return {_to_plain(k): _to_plain(v) for k, v in items}
+    if isinstance(value, list):
+        return [_to_plain(v) for v in typing.cast(list[Any], value)]
+    if isinstance(value, tuple):
+        return tuple(_to_plain(v) for v in typing.cast(tuple[Any, ...], value))
+    if isinstance(value, (set, frozenset)):
+        converted = (_to_plain(v) for v in typing.cast(set[Any], value))
+        return frozenset(converted) if isinstance(value, frozenset) else set(converted)
+    raise TypeError(
+        f"a value of type {type(value).__qualname__} cannot cross into the sandbox; "
+        "return plain data (dict, list, str, numbers), a pydantic model or a dataclass"
+    )
+
+
+def io_size(value: Any) -> int:
+    """Bytes `value` takes as JSON (bytes as base64), the measure `max_inline_io_bytes` caps."""
+    return len(pydantic_core.to_json(value, bytes_mode="base64", fallback=repr))
+
+
+def _problem(loc: tuple[int | str, ...], prefix: str, err_msg: str, value: Any) -> str:
+    path = prefix + "".join(f"[{p!r}]" for p in loc)
+    return f"{path}: {err_msg} (got {short_repr(value, 80)})"
+
+
+def _validation_problems(prefix: str, exc: ValidationError) -> list[str]:
+    return [_problem(tuple(e["loc"]), prefix, e["msg"], e.get("input")) for e in exc.errors()]
+
+
+@dataclass
+class NativeInterface:
+    """The typed signature of a template: named inputs (type, default) and outputs.
+
+    Shaped like Flyte's `NativeInterface`: `inputs` maps a name to `(type, default)`
+    (`inspect.Parameter.empty` for none) and `outputs` maps `"o0"` to the output
+    type, or is empty for a task that returns None.
+    """
+
+    inputs: dict[str, tuple[Any, Any]]
+    outputs: dict[str, Any] = field(default_factory=lambda: {})
+    _adapters: dict[str, TypeAdapter[Any]] = field(init=False, repr=False, compare=False)
+    _output_adapter: TypeAdapter[Any] | None = field(init=False, repr=False, compare=False)
+    _plain_inputs: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, (tp, _default) in self.inputs.items():
+            if not name.isidentifier():
+                raise ValueError(f"input name {name!r} is not a Python identifier")
+            check_supported_type(tp, f"input {name!r}")
+        for name, tp in self.outputs.items():
+            check_supported_type(tp, f"output {name!r}")
+        if len(self.outputs) > 1:
+            raise ValueError("a code task has at most one output")
+        self._adapters = {name: _adapter(tp, f"input {name!r}") for name, (tp, _) in self.inputs.items()}
+        out = self.output_type
+        self._output_adapter = None if out is type(None) else _adapter(out, "output")
+        # Inputs of scalar and container types need no conversion after validation.
+        self._plain_inputs = all(_is_plain(tp) for tp, _ in self.inputs.values())
+
+    @classmethod
+    def from_types(cls, inputs: Mapping[str, Any], output: Any = type(None)) -> NativeInterface:
+        if not isinstance(inputs, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"inputs must be a dict of name -> type, got {type(inputs).__name__}")
+        outputs = {} if output is type(None) or output is None else {"o0": output}
+        return cls(inputs={k: (tp, _EMPTY) for k, tp in inputs.items()}, outputs=outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.inputs)
+
+    @property
+    def output_type(self) -> Any:
+        return next(iter(self.outputs.values()), type(None))
+
+    def json_schema(self) -> dict[str, Any]:
+        """`{"type": "object", "properties": {...}, "required": [...]}` for the inputs."""
+        properties: dict[str, Any] = {}
+        defs: dict[str, Any] = {}
+        for name, adapter in self._adapters.items():
+            schema = adapter.json_schema(ref_template="#/$defs/{model}")
+            defs.update(schema.pop("$defs", {}))
+            properties[name] = schema
+        required = [n for n, (_, default) in self.inputs.items() if default is _EMPTY]
+        out: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
+        if defs:
+            out["$defs"] = defs
+        return out
+
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Map positional arguments to inputs in declared order and merge keywords;
+        report missing, unknown and duplicated inputs all at once."""
+        names = self.input_names
+        problems: list[str] = []
+        if len(args) > len(names):
+            problems.append(f"{len(args)} positional values given, but only {len(names)} inputs declared")
+        values = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key in values:
+                problems.append(f"input {key!r} given both by position and by name")
+            values[key] = value
+        for key in values:
+            if key not in self.inputs:
+                problems.append(f"unknown input {key!r} (declared: {', '.join(names) or 'none'})")
+        for name, (tp, default) in self.inputs.items():
+            if name not in values:
+                if default is _EMPTY:
+                    problems.append(f"missing input {name!r} of type {type_name(tp)}")
+                else:
+                    values[name] = default
+        if problems:
+            raise InputValidationError(_summary(problems), problems=problems)
+        return values
+
+    def validate_inputs(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate each bound input against its type (pydantic strict mode) and
+        return the plain data the sandbox receives."""
+        problems: list[str] = []
+        plain: dict[str, Any] = {}
+        for name, value in values.items():
+            try:
+                validated = self._adapters[name].validate_python(value, strict=True)
+            except ValidationError as exc:
+                tp = type_name(self.inputs[name][0])
+                problems += [f"{p} (expected {tp})" for p in _validation_problems(f"input {name!r}", exc)]
+                continue
+            plain[name] = validated if self._plain_inputs else to_plain(validated)
+        if problems:
+            raise InputValidationError(_summary(problems), problems=problems)
+        return plain
+
+    def validate_output(self, value: Any) -> Any:
+        """Validate the sandbox's result against the output type (lax mode: the value
+        comes back as plain data, so a model arrives as a dict)."""
+        if self._output_adapter is None:
+            if value is not None:
+                raise OutputValidationError(
+                    f"the code returned {short_repr(value)}, but the task declares no output "
+                    "(output=None); declare output=<type> or end the code with a statement"
+                )
+            return None
+        try:
+            return self._output_adapter.validate_python(value)
+        except ValidationError as exc:
+            problems = _validation_problems("result", exc)
+            raise OutputValidationError(
+                f"the result does not match the output type {type_name(self.output_type)}: "
+                + "; ".join(problems)
+            ) from exc
+
+
+def _summary(problems: list[str]) -> str:
+    return f"{len(problems)} problem{'s' if len(problems) != 1 else ''} with the inputs"
+
+
+def _is_plain(tp: Any) -> bool:
+    if tp in _SCALARS or tp in _CONTAINERS:
+        return tp is not Any
+    origin = get_origin(tp)
+    if origin is Literal:
+        return True
+    if origin in _CONTAINERS or origin in (Union, types.UnionType):
+        return all(a is Ellipsis or _is_plain(a) for a in get_args(tp))
+    return False

@@ -1,0 +1,163 @@
+"""The process-wide Monty worker pool, the OS policy, and the sync/async faces.
+
+One `pydantic_monty.Monty` pool serves every run in the process. It is created
+lazily on first use, checks out one fresh session per run (so no state, heap or
+suspension count leaks from one run into the next) and replaces a crashed
+worker by itself.
+
+Why the sync pool and not `AsyncMonty`: with pydantic-monty 1.4.0, a process
+that used an `AsyncMonty` pool aborts at exit (SIGABRT, status 134) in about half
+of the runs after a feed hit its time limit; the sync pool never did in our
+measurements (see tests/test_runtime.py). A sync feed blocks its thread with the
+GIL released, so async callers run it on a thread of `executor()` and
+concurrency comes from several threads each holding one worker.
+
+Async registered functions run on an event loop: the caller's loop for
+`await template.aio(...)`, otherwise a private background loop (`host_loop()`),
+which is also what lets the sync API work inside a running event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pydantic_monty
+
+__all__ = ["PoolSettings", "Runtime", "configure", "get_runtime", "shutdown"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """How many Monty workers the process may run.
+
+    `max_workers` defaults to the CPU count (env `AGENT_TOOLS_MAX_WORKERS`);
+    runs beyond it wait for a free worker.
+    """
+
+    max_workers: int | None = None
+    min_workers: int = 1
+    max_threads: int = 64
+
+    def resolved_max_workers(self) -> int:
+        if self.max_workers is not None:
+            return self.max_workers
+        env = os.environ.get("AGENT_TOOLS_MAX_WORKERS")
+        return int(env) if env else (os.cpu_count() or 2)
+
+
+class Runtime:
+    """Owns the pool, the thread executor for async callers and the host loop."""
+
+    def __init__(self, settings: PoolSettings | None = None) -> None:
+        self.settings = settings or PoolSettings()
+        self._lock = threading.Lock()
+        self._pool: pydantic_monty.Monty | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+
+    @property
+    def pool(self) -> pydantic_monty.Monty:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    max_workers = self.settings.resolved_max_workers()
+                    new = pydantic_monty.Monty(
+                        min_processes=min(self.settings.min_workers, max_workers),
+                        max_processes=max_workers,
+                    )
+                    new.__enter__()
+                    self._pool = new
+                pool = self._pool
+        return pool
+
+    def checkout(self, **options: Any) -> pydantic_monty.MontySession:
+        return self.pool.checkout(**options)
+
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=self.settings.max_threads, thread_name_prefix="agent-tools-run"
+                    )
+        return self._executor
+
+    def host_loop(self) -> asyncio.AbstractEventLoop:
+        """A private event loop on a daemon thread, for async registered functions
+        called from synchronous runs."""
+        if self._loop is None:
+            with self._lock:
+                if self._loop is None:
+                    loop = asyncio.new_event_loop()
+                    thread = threading.Thread(
+                        target=loop.run_forever, name="agent-tools-host-loop", daemon=True
+                    )
+                    thread.start()
+                    self._loop, self._loop_thread = loop, thread
+        return self._loop
+
+    async def run_in_thread(self, fn: Callable[[], T]) -> T:
+        """Run blocking `fn` on the executor and await it from the caller's loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor(), fn)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            executor, self._executor = self._executor, None
+            loop, self._loop = self._loop, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            pool.__exit__(None, None, None)
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime (created on first use)."""
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _runtime = Runtime()
+    return _runtime
+
+
+def configure(*, max_workers: int | None = None, min_workers: int = 1, max_threads: int = 64) -> None:
+    """Set the pool size. Closes the current pool, if any; the next run starts a new one."""
+    global _runtime
+    with _runtime_lock:
+        old, _runtime = _runtime, Runtime(PoolSettings(max_workers, min_workers, max_threads))
+    if old is not None:
+        old.close()
+
+
+def shutdown() -> None:
+    """Stop the workers. Safe to call twice; a later run starts a new pool."""
+    global _runtime
+    with _runtime_lock:
+        old, _runtime = _runtime, None
+    if old is not None:
+        old.close()
+
+
+atexit.register(shutdown)

@@ -1,0 +1,278 @@
+"""`CodeTaskTemplate` and the functions that make and run one.
+
+A template is a code string, a typed interface and the registered functions the
+code may call. Running it validates the inputs, executes the code once in a
+fresh Monty session (bridge), validates the result and returns a `RunRecord`.
+The sync face (`template(...)`, `run(...)`) runs the core on the calling thread;
+the async face (`await template.aio(...)`, `execute()`) runs the same core on a
+worker thread so the event loop stays free and can serve async functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from .bridge import Execution, Limits
+from .config import RetryStrategy, SandboxedConfig
+from .errors import InputValidationError, OutputValidationError, SandboxError
+from .functions import HostFunction, build_stubs, register
+from .interface import DEFAULT_MAX_INLINE_IO_BYTES, NativeInterface, io_size
+from .record import RunRecord
+from .runtime import get_runtime
+from .source import dedent_source, prepare_source
+
+__all__ = ["CodeTaskTemplate", "arun", "orchestrate_local", "orchestrator_from_str", "run"]
+
+
+def _no_func(**kwargs: Any) -> None:
+    """Placeholder `func`: a code task has no Python function of its own."""
+
+
+@dataclass(kw_only=True)
+class CodeTaskTemplate:
+    """A sandboxed task made from a code string (`flyte.sandbox.CodeTaskTemplate`).
+
+    Made by `orchestrator_from_str`. Call it like a function (`template(x=1)`),
+    await `template.aio(x=1)` from async code, or use `run(template, x=1)` for the
+    full `RunRecord`.
+    """
+
+    name: str
+    interface: NativeInterface
+    short_name: str = ""
+    task_type: str = "sandboxed-python"
+    task_type_version: int = 0
+    image: Any = None
+    resources: Any = None
+    cache: Any = "disable"
+    interruptible: bool = False
+    retries: int | RetryStrategy = 0
+    reusable: Any = None
+    docs: Any = None
+    env_vars: dict[str, str] | None = None
+    secrets: Any = None
+    timeout: Any = None
+    pod_template: Any = None
+    report: bool = False
+    queue: str | None = None
+    debuggable: bool = False
+    parent_env: Any = None
+    parent_env_name: str | None = None
+    max_inline_io_bytes: int = DEFAULT_MAX_INLINE_IO_BYTES
+    triggers: tuple[Any, ...] = ()
+    links: tuple[Any, ...] = ()
+    _call_as_synchronous: bool = False
+    func: Callable[..., Any] = _no_func
+    plugin_config: SandboxedConfig | None = None
+    task_resolver: Any = None
+    _user_source: str = ""
+    _user_input_names: list[str] = field(default_factory=lambda: [])
+    _user_functions: dict[str, Any] = field(default_factory=lambda: {})
+    _source_file: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ValueError(f"name must be a non-empty str, got {self.name!r}")
+        if not isinstance(self.interface, NativeInterface):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"interface must be a NativeInterface, got {type(self.interface).__name__}")
+        self.short_name = self.short_name or self.name
+        if isinstance(self.retries, int):
+            self.retries = RetryStrategy(count=self.retries)
+        if self.plugin_config is None:
+            self.plugin_config = SandboxedConfig()
+        if isinstance(self.max_inline_io_bytes, bool) or self.max_inline_io_bytes <= 0:
+            raise ValueError(f"max_inline_io_bytes must be a positive int, got {self.max_inline_io_bytes!r}")
+        env = self.env_vars or {}
+        bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]  # pyright: ignore[reportUnnecessaryIsInstance]
+        if bad:
+            raise TypeError(f"env_vars must map str to str; bad entries: {', '.join(map(repr, bad))}")
+        self._user_source = dedent_source(self._user_source)
+        declared = list(self.interface.inputs)
+        if self._user_input_names and list(self._user_input_names) != declared:
+            raise ValueError(f"_user_input_names {self._user_input_names} do not match the inputs {declared}")
+        self._user_input_names = declared
+        self._functions: dict[str, HostFunction] = register(self._user_functions)
+        self._user_functions = {name: f.func for name, f in self._functions.items()}
+        self._code = prepare_source(self._user_source, self._functions)
+        self._has_async = any(f.is_async for f in self._functions.values())
+
+    # -- Flyte-shaped properties -------------------------------------------------
+
+    @property
+    def json_schema(self) -> dict[str, Any]:
+        """JSON schema of the inputs: `{"type": "object", "properties", "required"}`."""
+        return self.interface.json_schema()
+
+    @property
+    def native_interface(self) -> NativeInterface:
+        return self.interface
+
+    @property
+    def source_file(self) -> str | None:
+        """The file that made this template (where `orchestrator_from_str` was called)."""
+        return self._source_file
+
+    @property
+    def config(self) -> SandboxedConfig:
+        assert self.plugin_config is not None
+        return self.plugin_config
+
+    @cached_property
+    def type_check_stubs(self) -> str:
+        """The stubs the pre-flight type check reads: one `def` per registered function."""
+        return build_stubs(self._functions)
+
+    # -- running -------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run synchronously and return the result. Works in any thread, also inside a
+        running event loop (it blocks that loop's thread for the run)."""
+        return self._run(args, kwargs, None).result
+
+    async def aio(self, *args: Any, **kwargs: Any) -> Any:
+        """Run from async code; the event loop stays free while the sandbox works."""
+        return await self.execute(*args, **kwargs)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """Execute the code in a Monty sandbox and return the validated result."""
+        return (await self._arun(args, kwargs)).result
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "CodeTaskTemplate has no Python function to call directly: call the template, "
+            "or use agent_tools.run(template, ...)"
+        )
+
+    async def _arun(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> RunRecord:
+        loop = asyncio.get_running_loop()
+        return await get_runtime().run_in_thread(lambda: self._run(args, kwargs, loop))
+
+    def _run(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any], loop: asyncio.AbstractEventLoop | None
+    ) -> RunRecord:
+        """The one core both faces use: validate, execute, validate, record."""
+        started = time.perf_counter()
+        record = RunRecord()
+        try:
+            plain = self.interface.validate_inputs(self.interface.bind(args, kwargs))
+            in_size = io_size(plain) if plain else 0
+            if in_size > self.max_inline_io_bytes:
+                raise InputValidationError(
+                    f"the inputs take {in_size} bytes, over max_inline_io_bytes={self.max_inline_io_bytes}"
+                )
+            record.attempts = 1
+            value = self._execute_once(plain, loop, record)
+            result = self.interface.validate_output(value)
+            total = in_size + (io_size(value) if value is not None else 0)
+            if total > self.max_inline_io_bytes:
+                raise OutputValidationError(
+                    f"inputs plus output take {total} bytes, over max_inline_io_bytes="
+                    f"{self.max_inline_io_bytes}"
+                )
+            record.result = result
+        except SandboxError as err:
+            record.errors.append(err)
+            record.duration = time.perf_counter() - started
+            err.record = record
+            raise
+        record.duration = time.perf_counter() - started
+        return record
+
+    def _execute_once(
+        self, inputs: dict[str, Any], loop: asyncio.AbstractEventLoop | None, record: RunRecord
+    ) -> Any:
+        runtime = get_runtime()
+        if loop is None and self._has_async:
+            loop = runtime.host_loop()
+        config = self.config
+        execution = Execution(
+            code=self._code,
+            source=self._user_source,
+            functions=self._functions,
+            limits=Limits(
+                timeout_ms=config.timeout_ms,
+                max_memory=config.max_memory,
+                max_stack_depth=config.max_stack_depth,
+                max_host_calls=config.max_host_calls,
+                max_output_bytes=config.max_output_bytes,
+            ),
+            env_vars=self.env_vars or {},
+            host_loop=loop,
+            type_check=config.type_check,
+            stubs=self.type_check_stubs if config.type_check else None,
+        )
+        try:
+            return execution.run(runtime, inputs)
+        finally:
+            record.calls = execution.calls
+            record.stdout = execution.stdout
+            record.host_time = execution.host_time
+
+
+def orchestrator_from_str(
+    source: str,
+    *,
+    inputs: Mapping[str, Any],
+    output: Any = type(None),
+    tasks: Any = None,
+    name: str = "sandboxed-code",
+    timeout_ms: int = 30_000,
+    cache: Any = "disable",
+    retries: int | RetryStrategy = 0,
+    image: Any = None,
+    **options: Any,
+) -> CodeTaskTemplate:
+    """Make a reusable sandboxed task from a code string.
+
+    The value of the code's last expression is the result. `inputs` maps each input
+    name to its type (`{}` for none); `tasks` lists the functions the code may call,
+    each by its `__name__`. Further keyword arguments (`env_vars`, `plugin_config`,
+    `max_inline_io_bytes`, ...) go to `CodeTaskTemplate`.
+    """
+    config = options.pop("plugin_config", None) or SandboxedConfig(timeout_ms=timeout_ms)
+    functions = register(tasks)
+    return CodeTaskTemplate(
+        name=name,
+        interface=NativeInterface.from_types(inputs, output),
+        plugin_config=config,
+        image=image,
+        cache=cache,
+        retries=retries,
+        _user_source=source,
+        _user_input_names=list(inputs),
+        _user_functions={fn_name: fn.func for fn_name, fn in functions.items()},
+        _source_file=sys._getframe(1).f_globals.get("__file__"),  # pyright: ignore[reportPrivateUsage]
+        **options,
+    )
+
+
+async def orchestrate_local(
+    source: str,
+    *,
+    inputs: Mapping[str, Any],
+    tasks: Any = None,
+    timeout_ms: int = 30_000,
+) -> Any:
+    """One-shot execution of a code string; returns the value of its last expression.
+    `inputs` maps names to values (`{}` is fine)."""
+    template = orchestrator_from_str(
+        source, inputs=dict.fromkeys(inputs, Any), output=Any, tasks=tasks, timeout_ms=timeout_ms
+    )
+    return await template.aio(**inputs)
+
+
+def run(template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> RunRecord:
+    """Run `template` and return its `RunRecord` (result, host calls, printed output,
+    timings). On failure the raised `SandboxError` carries the record as `.record`."""
+    return template._run(args, inputs, None)  # pyright: ignore[reportPrivateUsage]
+
+
+async def arun(template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> RunRecord:
+    """`run` for async code."""
+    return await template._arun(args, inputs)  # pyright: ignore[reportPrivateUsage]
