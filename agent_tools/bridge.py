@@ -105,7 +105,7 @@ class Execution:
                 os_policy={
                     "datetime": "call_host",
                     "random_start": "call_host",
-                    "sleep_system_max": max(seconds, 0.001),
+                    "sleep_system_max": float("inf"),  # max_total_sleep_secs bounds it
                 },
                 type_check=self.type_check,
                 type_check_stubs=self.stubs,
@@ -207,6 +207,15 @@ class Execution:
         items = list(zip(*map(_iterable, iterables), strict=False))
         if not items:
             return []
+        try:
+            return self._fan_out(target, items, concurrency)
+        except Exception as exc:
+            # Report the failure the sandbox sees (the first in item order), not
+            # whichever call happened to fail last.
+            self._last_failed = next((c for c in reversed(self.calls) if c.error is exc), self._last_failed)
+            raise
+
+    def _fan_out(self, target: HostFunction, items: list[tuple[Any, ...]], concurrency: int) -> list[Any]:
         if target.is_async:
 
             async def fan_out() -> list[Any]:
@@ -285,7 +294,7 @@ class Execution:
         if etype == "RuntimeError" and message.startswith("suspension limit"):
             return e.CallLimitError(f"{message}: too many calls out of the sandbox", **kw)
         failed = self._last_failed
-        if failed is not None and failed.error is not None and str(failed.error) == message:
+        if failed is not None and self._raised_here(failed, etype, kw.get("line")):
             args_text = e.format_call(failed.function, failed.args, failed.kwargs)
             error = e.HostFunctionError(
                 f"{args_text} raised {type(failed.error).__name__}: {failed.error}",
@@ -301,6 +310,19 @@ class Execution:
         if etype == "NotImplementedError" and "does not yet support" in message:
             return e.SandboxSyntaxError(message, hint=_unsupported_hint(message), **kw)
         return e.SandboxRuntimeError(text, exc_type=etype, exc_message=message, hint=_hint(etype, message), **kw)
+
+    def _raised_here(self, failed: HostCall, etype: str, line: int | None) -> bool:
+        """Whether the sandbox's uncaught exception is the one `failed` raised: the
+        same exception type (Monty maps a custom class to its nearest builtin base)
+        raised on a line that calls the function."""
+        if failed.error is None:
+            return False
+        if etype not in {cls.__name__ for cls in type(failed.error).__mro__}:
+            return False
+        text = _source_line(self.source, line)
+        return any(
+            re.search(rf"\b{re.escape(name)}\b", text) for name in (failed.function, PARALLEL_MAP, FLYTE_MAP)
+        )
 
     def _name_error(self, name: str, text: str, kw: dict[str, Any]) -> e.SandboxError:
         available = sorted(self.functions)

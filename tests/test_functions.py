@@ -1,0 +1,232 @@
+"""Registered functions (point 4) and fan-out (point 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from typing import Any
+
+import pydantic
+import pytest
+
+import agent_tools as at
+
+from .conftest import add
+
+
+class Weather(pydantic.BaseModel):
+    city: str
+    temp_c: float
+
+
+@dataclasses.dataclass
+class Order:
+    id: int
+    total: float
+
+
+def get_weather(city: str) -> Weather:
+    """Current weather for a city."""
+    return Weather(city=city, temp_c=len(city) * 1.5)
+
+
+async def aget_weather(city: str) -> Weather:
+    await asyncio.sleep(0.001)
+    return Weather(city=city, temp_c=len(city) * 1.5)
+
+
+def get_order(order_id: int) -> Order:
+    return Order(id=order_id, total=order_id * 10.0)
+
+
+def total_of(order: Order) -> float:
+    """Receives an Order: the dict from the sandbox is validated into the dataclass."""
+    assert isinstance(order, Order)
+    return order.total
+
+
+def fail(msg: str) -> None:
+    raise ValueError(f"failed: {msg}")
+
+
+def test_registration_errors() -> None:
+    with pytest.raises(ValueError, match="duplicate function name 'add'"):
+        at.orchestrator_from_str("1", inputs={}, tasks=[add, add])
+    with pytest.raises(TypeError, match="is not callable"):
+        at.orchestrator_from_str("1", inputs={}, tasks=[add, 3])
+    with pytest.raises(TypeError, match="tasks must be a list"):
+        at.orchestrator_from_str("1", inputs={}, tasks="add")
+    with pytest.raises(ValueError, match="'parallel_map' is a sandbox builtin"):
+        at.orchestrator_from_str("1", inputs={}, tasks={"parallel_map": add})
+
+
+def test_sync_and_async_functions_are_plain_calls_with_keywords() -> None:
+    async def amul(a: int, b: int = 2) -> int:
+        await asyncio.sleep(0)
+        return a * b
+
+    t = at.orchestrator_from_str(
+        "(add(1, b=2), amul(3), amul(a=3, b=3), amul(add(1, 1)) + 1)",
+        inputs={},
+        output=tuple[int, int, int, int],
+        tasks=[add, amul],
+    )
+    assert t() == (3, 6, 9, 5)
+
+
+def test_models_and_dataclasses_enter_as_plain_data_and_validate_on_the_way_in() -> None:
+    t = at.orchestrator_from_str(
+        """
+        w = get_weather("Paris")
+        o = get_order(3)
+        (type(w).__name__, w["temp_c"], o, total_of(o))
+        """,
+        inputs={},
+        output=tuple,
+        tasks=[get_weather, get_order, total_of],
+    )
+    assert t() == ("dict", 7.5, {"id": 3, "total": 30.0}, 30.0)
+
+
+def test_host_exception_is_catchable_at_the_call_line() -> None:
+    t = at.orchestrator_from_str(
+        """
+        try:
+            fail("a")
+            r = "not reached"
+        except ValueError as e:
+            r = "caught: " + str(e)
+        r
+        """,
+        inputs={},
+        output=str,
+        tasks=[fail],
+    )
+    assert t() == "caught: failed: a"
+
+
+def test_uncaught_host_exception_is_a_host_function_error() -> None:
+    t = at.orchestrator_from_str("x = 1\nfail('boom')\nx", inputs={}, output=int, tasks=[fail])
+    with pytest.raises(at.HostFunctionError) as info:
+        t()
+    err = info.value
+    assert err.function == "fail" and err.call_args == ("boom",) and err.line == 2
+    assert isinstance(err.__cause__, ValueError)
+    text = str(err)
+    assert "fail('boom') raised ValueError: failed: boom" in text
+    assert "> 2 | fail('boom')" in text
+
+
+def test_async_host_exception_too() -> None:
+    async def afail(n: int) -> int:
+        raise KeyError(n)
+
+    t = at.orchestrator_from_str(
+        "try:\n    afail(1)\nexcept KeyError:\n    r = 'ok'\nr", inputs={}, output=str, tasks=[afail]
+    )
+    assert t() == "ok"
+    with pytest.raises(at.HostFunctionError, match="afail"):
+        at.orchestrator_from_str("afail(2)", inputs={}, tasks=[afail])()
+
+
+def test_unknown_function_lists_the_registered_ones() -> None:
+    t = at.orchestrator_from_str("x = 1\nget_wether('Paris')", inputs={}, tasks=[get_weather, add])
+    with pytest.raises(at.UnknownFunctionError) as info:
+        t()
+    err = info.value
+    assert err.name == "get_wether" and err.available == ["add", "get_weather"] and err.line == 2
+    assert "'get_wether' is not a registered function (registered: add, get_weather)" in str(err)
+    assert "> 2 | get_wether('Paris')" in str(err)
+
+
+def test_host_values_the_sandbox_cannot_hold_are_a_clear_error() -> None:
+    def gives_object() -> Any:
+        return object()
+
+    with pytest.raises(at.HostFunctionError, match="gives_object returned a value the sandbox cannot hold"):
+        at.orchestrator_from_str("gives_object()", inputs={}, tasks=[gives_object])()
+
+
+# -- point 5: fan-out -----------------------------------------------------------------
+
+
+def test_parallel_map_runs_concurrently_and_keeps_order() -> None:
+    active, peak = 0, 0
+    lock = threading.Lock()
+
+    def slow_square(n: int) -> int:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.05)
+        with lock:
+            active -= 1
+        return n * n
+
+    t = at.orchestrator_from_str(
+        "parallel_map(slow_square, list(range(8)), concurrency=4)", inputs={}, output=list[int],
+        tasks=[slow_square],
+    )
+    started = time.perf_counter()
+    rec = at.run(t)
+    elapsed = time.perf_counter() - started
+    assert rec.result == [n * n for n in range(8)]
+    assert peak == 4
+    assert elapsed < 8 * 0.05  # concurrent, not serial
+    assert len(rec.calls) == 8
+
+
+def test_parallel_map_by_name_alias_ranges_and_async() -> None:
+    t = at.orchestrator_from_str(
+        """
+        a = parallel_map("add", range(3), [10, 20, 30])
+        b = flyte_map(add, range(2), range(2))
+        c = parallel_map(aget_weather, ["Rome", "Oslo"], concurrency=2)
+        (a, b, [w["temp_c"] for w in c])
+        """,
+        inputs={},
+        output=tuple,
+        tasks=[add, aget_weather],
+    )
+    assert t() == ([10, 21, 32], [0, 2], [6.0, 6.0])
+
+
+def test_parallel_map_errors() -> None:
+    with pytest.raises(at.SandboxRuntimeError, match="'nope' is not a registered function"):
+        at.orchestrator_from_str("parallel_map('nope', [1])", inputs={}, tasks=[add])()
+    with pytest.raises(at.HostFunctionError, match=r"fail\('a'\) raised ValueError"):
+        at.orchestrator_from_str("parallel_map(fail, ['a', 'b'])", inputs={}, tasks=[fail])()
+
+
+def test_await_and_gather_styles_work_alongside_plain_calls() -> None:
+    async def aadd(a: int, b: int) -> int:
+        return a + b
+
+    t = at.orchestrator_from_str(
+        """
+        import asyncio
+        x = await aadd(1, 2)
+        y = add(x, 1)
+        await add(0, 0)
+        async def helper(n):
+            return await aadd(n, n)
+        g1 = await asyncio.gather(aadd(1, 1), add(2, 2))
+        g2 = await asyncio.gather(*[aadd(i, 0) for i in range(3)])
+        g3 = await asyncio.gather(helper(5), helper(6))
+        (x, y, g1, g2, g3)
+        """,
+        inputs={},
+        output=tuple,
+        tasks=[add, aadd],
+    )
+    assert t() == (3, 4, [2, 4], [0, 1, 2], [10, 12])
+
+
+def test_await_on_a_non_registered_value_hints_to_drop_it() -> None:
+    t = at.orchestrator_from_str("f = add\nawait f(1, 2)", inputs={}, tasks=[add])
+    with pytest.raises(at.SandboxRuntimeError) as info:
+        t()
+    assert info.value.hint is not None and "drop the `await`" in info.value.hint
