@@ -16,22 +16,24 @@ import asyncio
 import itertools
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pydantic_monty
 from pydantic_monty import NOT_HANDLED, CollectString, MontyError
 
 from . import errors as e
+from .eager import run_eager
 from .functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
 from .interface import to_plain
 from .record import HostCall
 from .runtime import Runtime
 from .source import GATHER_BUILTIN
 
-__all__ = ["Execution", "Limits"]
+__all__ = ["Execution", "Limits", "Plan"]
 
 _NAME_ERROR = re.compile(r"name '([^']+)' is not defined")
 _LIMIT_BYTES = re.compile(r"> (\d+) bytes")
@@ -49,31 +51,65 @@ class Limits:
     max_output_bytes: int = 1024 * 1024
 
 
-class Execution:
-    """Runs one prepared code string once. Not reusable: make one per attempt."""
+@dataclass(frozen=True)
+class Plan:
+    """Everything about an execution that does not change from run to run; a
+    template builds it once, so a run only binds values."""
 
-    def __init__(
-        self,
-        *,
-        code: str,
-        source: str,
-        functions: Mapping[str, HostFunction],
-        limits: Limits,
-        env_vars: Mapping[str, str],
-        host_loop: asyncio.AbstractEventLoop | None,
-        type_check: bool,
-        stubs: str | None,
-    ) -> None:
-        self.code = code
-        """What Monty runs (see `source.prepare_source`)."""
-        self.source = source
-        """What the user wrote, dedented: errors point into this."""
-        self.functions = functions
-        self.limits = limits
-        self.env_vars = dict(env_vars)
+    code: str
+    """What Monty runs (see `source.prepare_source`)."""
+    source: str
+    """What the user wrote, dedented: errors point into this."""
+    functions: Mapping[str, HostFunction]
+    limits: Limits
+    env_vars: Mapping[str, str]
+    type_check: bool
+    stubs: str | None
+
+    @cached_property
+    def checkout_options(self) -> dict[str, Any]:
+        seconds = self.limits.timeout_ms / 1000
+        return {
+            "limits": {
+                "max_feed_duration_secs": seconds,
+                "max_total_sleep_secs": seconds,
+                "max_memory": self.limits.max_memory,
+                "max_recursion_depth": self.limits.max_stack_depth,
+                # Our own call budget raises a clear error first; this is Monty's
+                # backstop, which also counts sleeps and os calls.
+                "max_suspensions": self.limits.max_host_calls + 1_000,
+            },
+            "os_policy": {
+                "datetime": "call_host",
+                "random_start": "call_host",
+                "sleep_system_max": float("inf"),  # max_total_sleep_secs bounds sleeping
+            },
+            "type_check": self.type_check,
+            "type_check_stubs": self.stubs,
+            "type_check_format": "concise",
+        }
+
+    @cached_property
+    def referenced(self) -> tuple[HostFunction, ...]:
+        """The registered functions the code names (as a name or in a string); only
+        these get a host binding. Others stay reachable through parallel_map."""
+        words = set(_WORD.findall(self.code))
+        return tuple(fn for name, fn in self.functions.items() if name in words)
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Execution:
+    """Runs a plan once. Not reusable: make one per attempt."""
+
+    def __init__(self, plan: Plan, host_loop: asyncio.AbstractEventLoop | None) -> None:
+        self.plan = plan
+        self.source = plan.source
+        self.functions = plan.functions
+        self.limits = plan.limits
+        # None: async functions run on the feed thread's own loop (see eager.py)
         self.host_loop = host_loop
-        self.type_check = type_check
-        self.stubs = stubs
         self.calls: list[HostCall] = []
         self.stdout = ""
         self.host_time = 0.0
@@ -84,39 +120,17 @@ class Execution:
 
     # -- running ---------------------------------------------------------------
 
-    def run(self, runtime: Runtime, inputs: Mapping[str, Any]) -> Any:
-        lookup: dict[str, Any] = {name: self._bind(fn) for name, fn in self.functions.items()}
+    def run(self, runtime: Runtime, inputs: dict[str, Any]) -> Any:
+        plan = self.plan
+        lookup: dict[str, Any] = {fn.name: self._bind(fn) for fn in plan.referenced}
         lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
         lookup[GATHER_BUILTIN] = _gather_values
-        seconds = self.limits.timeout_ms / 1000
         collector = CollectString(max_bytes=self.limits.max_output_bytes)
         self._started = time.perf_counter()
         try:
-            with runtime.checkout(
-                limits={
-                    "max_feed_duration_secs": seconds,
-                    "max_total_sleep_secs": seconds,
-                    "max_memory": self.limits.max_memory,
-                    "max_recursion_depth": self.limits.max_stack_depth,
-                    # Our own budget raises a clear error first; this is Monty's backstop,
-                    # which also counts sleeps and os calls.
-                    "max_suspensions": self.limits.max_host_calls + 1_000,
-                },
-                os_policy={
-                    "datetime": "call_host",
-                    "random_start": "call_host",
-                    "sleep_system_max": float("inf"),  # max_total_sleep_secs bounds it
-                },
-                type_check=self.type_check,
-                type_check_stubs=self.stubs,
-                type_check_format="concise",
-            ) as session:
+            with runtime.checkout(**plan.checkout_options) as session:
                 value = session.feed_run(
-                    self.code,
-                    inputs=dict(inputs),
-                    external_lookup=lookup,
-                    print_callback=collector,
-                    os=self._os,
+                    plan.code, inputs=inputs, external_lookup=lookup, print_callback=collector, os=self._os
                 )
         except MontyError as exc:
             self.stdout = collector.output
@@ -170,7 +184,7 @@ class Execution:
         started = time.perf_counter()
         try:
             if fn.is_async:
-                result = asyncio.run_coroutine_threadsafe(fn.call(*args, **kwargs), self._loop()).result()
+                result = self._await(fn.call(*args, **kwargs))
             else:
                 result = fn.call(*args, **kwargs)
         except Exception as exc:
@@ -187,10 +201,12 @@ class Execution:
                 return self._finish_call(record, started, None, exc)
             return self._finish_call(record, started, result, None)
 
-    def _loop(self) -> asyncio.AbstractEventLoop:
+    def _await(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine of a registered function to completion from this (feed)
+        thread: on the caller's loop when there is one, else on this thread's own."""
         if self.host_loop is None:
-            raise RuntimeError("no event loop to run async registered functions on")
-        return self.host_loop
+            return run_eager(coro)
+        return asyncio.run_coroutine_threadsafe(coro, self.host_loop).result()
 
     def _parallel_map(self, fn: Any, *iterables: Any, concurrency: int = 8) -> list[Any]:
         name = fn if isinstance(fn, str) else getattr(fn, "__name__", repr(fn))
@@ -222,7 +238,7 @@ class Execution:
                 sem = asyncio.Semaphore(concurrency)
                 return list(await asyncio.gather(*(self._ainvoke(target, a, sem) for a in items)))
 
-            return asyncio.run_coroutine_threadsafe(fan_out(), self._loop()).result()
+            return self._await(fan_out())
         if concurrency == 1 or len(items) == 1:
             return [self._invoke(target, a, {}) for a in items]
         with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
@@ -234,9 +250,9 @@ class Execution:
         if name == "os.getenv":
             key = args[0] if args else kwargs.get("key")
             default = args[1] if len(args) > 1 else kwargs.get("default")
-            return self.env_vars.get(key, default) if isinstance(key, str) else default
+            return self.plan.env_vars.get(key, default) if isinstance(key, str) else default
         if name == "os.environ":
-            return dict(self.env_vars)
+            return dict(self.plan.env_vars)
         return NOT_HANDLED
 
     # -- errors ----------------------------------------------------------------

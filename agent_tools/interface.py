@@ -125,8 +125,23 @@ def _to_plain(value: Any) -> Any:
     )
 
 
+_SMALL = 24
+"""An upper bound on the JSON size of None, a bool, a float or an int below 1e15."""
+
+
+_SCALAR_TYPES = (type(None), bool, int, float)
+
+
 def io_size(value: Any) -> int:
-    """Bytes `value` takes as JSON (bytes as base64), the measure `max_inline_io_bytes` caps."""
+    """Bytes `value` takes as JSON (bytes as base64), the measure `max_inline_io_bytes`
+    caps. Small scalars, alone or as the values of a dict, skip the encoder: they are
+    most inputs, and this runs on every call."""
+    if type(value) in _SCALAR_TYPES and (type(value) is not int or -(10**15) < value < 10**15):
+        return _SMALL
+    if type(value) is dict and all(type(v) in _SCALAR_TYPES for v in value.values()):
+        items = typing.cast(dict[Any, Any], value)
+        if all(type(k) is str for k in items):
+            return 2 + sum(len(k) + 4 + io_size(v) for k, v in items.items())
     return len(pydantic_core.to_json(value, bytes_mode="base64", fallback=repr))
 
 
@@ -201,6 +216,8 @@ class NativeInterface:
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Map positional arguments to inputs in declared order and merge keywords;
         report missing, unknown and duplicated inputs all at once."""
+        if not args and kwargs.keys() == self.inputs.keys():
+            return dict(kwargs)  # the common case: every input given by name
         names = self.input_names
         problems: list[str] = []
         if len(args) > len(names):

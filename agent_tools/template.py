@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .bridge import Execution, Limits
+from .bridge import Execution, Limits, Plan
 from .config import RetryStrategy, SandboxedConfig
 from .errors import InputValidationError, OutputValidationError, SandboxError
 from .functions import HostFunction, build_stubs, register
@@ -101,6 +101,8 @@ class CodeTaskTemplate:
         self._user_functions = {name: f.func for name, f in self._functions.items()}
         self._code = prepare_source(self._user_source, self._functions)
         self._has_async = any(f.is_async for f in self._functions.values())
+        self._cached_plan: Plan | None = None
+        self._plan_config: SandboxedConfig | None = None
 
     # -- Flyte-shaped properties -------------------------------------------------
 
@@ -184,29 +186,41 @@ class CodeTaskTemplate:
         record.duration = time.perf_counter() - started
         return record
 
-    def _execute_once(
-        self, inputs: dict[str, Any], loop: asyncio.AbstractEventLoop | None, record: RunRecord
-    ) -> Any:
-        runtime = get_runtime()
-        if loop is None and self._has_async:
-            loop = runtime.host_loop()
+    def _plan(self) -> Plan:
+        """The execution plan, rebuilt only when the config or env vars change."""
         config = self.config
-        execution = Execution(
-            code=self._code,
-            source=self._user_source,
-            functions=self._functions,
-            limits=Limits(
+        env = dict(self.env_vars or {})
+        plan = self._cached_plan
+        if plan is None or config is not self._plan_config or plan.env_vars != env:
+            limits = Limits(
                 timeout_ms=config.timeout_ms,
                 max_memory=config.max_memory,
                 max_stack_depth=config.max_stack_depth,
                 max_host_calls=config.max_host_calls,
                 max_output_bytes=config.max_output_bytes,
-            ),
-            env_vars=self.env_vars or {},
-            host_loop=loop,
-            type_check=config.type_check,
-            stubs=self.type_check_stubs if config.type_check else None,
-        )
+            )
+            plan = Plan(
+                code=self._code,
+                source=self._user_source,
+                functions=self._functions,
+                limits=limits,
+                env_vars=env,
+                type_check=config.type_check,
+                stubs=self.type_check_stubs if config.type_check else None,
+            )
+            self._cached_plan, self._plan_config = plan, config
+        return plan
+
+    def _execute_once(
+        self, inputs: dict[str, Any], loop: asyncio.AbstractEventLoop | None, record: RunRecord
+    ) -> Any:
+        runtime = get_runtime()
+        if loop is None and self._has_async and asyncio.events._get_running_loop() is not None:  # pyright: ignore[reportPrivateUsage]
+            # A sync call made inside a running event loop (a notebook cell, an async
+            # handler): that loop is blocked by this call, so async functions run on
+            # the runtime's background loop.
+            loop = runtime.host_loop()
+        execution = Execution(self._plan(), loop)
         try:
             return execution.run(runtime, inputs)
         finally:

@@ -1,0 +1,130 @@
+"""The runtime (point 8): one lazy pool, safe from threads and event loops, the sync
+API inside a running loop, crashes contained, and the process's own exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import agent_tools as at
+from agent_tools.eager import run_eager
+from agent_tools.runtime import get_runtime
+
+from .conftest import add, monty_workers
+
+
+async def aslow_add(a: int, b: int) -> int:
+    await asyncio.sleep(0.005)
+    return a + b
+
+
+def template() -> at.CodeTaskTemplate:
+    return at.orchestrator_from_str(
+        "add(x, 1) + aslow_add(x, 2)", inputs={"x": int}, output=int, tasks=[add, aslow_add]
+    )
+
+
+def test_pool_is_created_lazily_and_reused() -> None:
+    at.shutdown()
+    assert monty_workers() == []
+    t = template()
+    assert monty_workers() == []  # making a template starts nothing
+    assert t(x=1) == 5
+    first = get_runtime().pool
+    assert t(x=2) == 7
+    assert get_runtime().pool is first
+    assert 1 <= len(monty_workers()) <= get_runtime().settings.resolved_max_workers()
+
+
+def test_many_threads_and_event_loops_at_once() -> None:
+    t = template()
+
+    def in_thread(i: int) -> list[int]:
+        async def several() -> list[int]:
+            return list(await asyncio.gather(*(t.aio(x=i * 10 + k) for k in range(4))))
+
+        return [t(x=i), *asyncio.run(several())]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(in_thread, range(16)))
+    for i, got in enumerate(results):
+        assert got == [2 * i + 3] + [2 * (i * 10 + k) + 3 for k in range(4)]
+    assert len(monty_workers()) <= get_runtime().settings.resolved_max_workers()
+
+
+async def test_sync_api_inside_a_running_event_loop() -> None:
+    # As in a notebook cell: the loop is running and blocked by the sync call, so
+    # async functions must run elsewhere.
+    assert template()(x=1) == 5
+
+
+def test_eager_runner_handles_real_waits_and_errors() -> None:
+    async def fails() -> None:
+        await asyncio.sleep(0.001)
+        raise KeyError("k")
+
+    assert run_eager(aslow_add(1, 2)) == 3
+    with pytest.raises(KeyError):
+        run_eager(fails())
+
+
+def test_a_killed_worker_fails_that_run_only() -> None:
+    t = at.orchestrator_from_str(
+        "while True:\n    pass", inputs={}, plugin_config=at.SandboxedConfig(timeout_ms=20_000)
+    )
+    before = set(monty_workers())
+
+    def kill_busy_worker() -> None:
+        for pid in monty_workers():
+            os.kill(pid, signal.SIGKILL)
+
+    timer = threading.Timer(0.5, kill_busy_worker)
+    timer.start()
+    with pytest.raises(at.WorkerCrashedError, match="SIGKILL") as info:
+        t()
+    timer.join()
+    assert "replaced" in str(info.value)
+    assert template()(x=1) == 5
+    assert not (set(monty_workers()) & before)  # the dead workers were replaced
+
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    import sys, threading, os, signal, time
+    import agent_tools as at
+
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    spin = at.orchestrator_from_str("while True:\\n    pass", inputs={},
+                                    plugin_config=at.SandboxedConfig(timeout_ms=150))
+    try:
+        spin()
+    except at.TimeLimitError:
+        pass
+    try:
+        at.orchestrator_from_str("x = 10 ** 10 ** 7", inputs={},
+                                 plugin_config=at.SandboxedConfig(timeout_ms=150))()
+    except (at.TimeLimitError, at.MemoryLimitError):
+        pass
+    ok = at.orchestrator_from_str("add(1, 2)", inputs={}, output=int, tasks=[add])
+    assert ok() == 3
+    sys.exit(int(sys.argv[1]))
+    """
+)
+
+
+@pytest.mark.parametrize("status", [0, 7, 3])
+def test_process_exits_with_its_own_status_after_timeouts(status: int) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(status)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == status, proc.stderr

@@ -1,0 +1,71 @@
+"""Pre-flight type check (point 9): wrong calls fail before any host function runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+import pytest
+
+import agent_tools as at
+from agent_tools.functions import build_stubs, register
+
+
+class Query(pydantic.BaseModel):
+    text: str
+
+
+def search(query: Query, limit: int = 5) -> list[dict[str, Any]]:
+    """Search documents."""
+    return [{"text": query.text, "rank": i} for i in range(limit)]
+
+
+def send_email(to: str, body: str) -> bool:
+    return True
+
+
+def checked(code: str, calls: list[str]) -> at.CodeTaskTemplate:
+    def log(name: str) -> None:
+        calls.append(name)
+
+    return at.orchestrator_from_str(
+        code,
+        inputs={},
+        output=Any,
+        tasks=[search, send_email, log],
+        plugin_config=at.SandboxedConfig(type_check=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("log('start')\nsend_email('a@b.c', 42)", "invalid-argument-type"),
+        ("log('start')\nsend_email(to='a@b.c', text='hi')", "unknown-argument"),
+        ("log('start')\nsend_mail('a@b.c', 'hi')", "unresolved-reference"),
+        ("log('start')\nsearch({'text': 'x'}, limit='3')", "invalid-argument-type"),
+    ],
+)
+def test_wrong_calls_fail_before_any_host_call(code: str, expected: str) -> None:
+    calls: list[str] = []
+    with pytest.raises(at.TypeCheckError) as info:
+        checked(code, calls)()
+    assert calls == []  # nothing ran, not even the first line
+    assert expected in info.value.diagnostics
+    assert info.value.line == 2
+    assert "> 2 |" in str(info.value)
+
+
+def test_valid_code_passes_the_check() -> None:
+    calls: list[str] = []
+    t = checked("log('a')\nr = search({'text': 'q'}, limit=2)\n[x['rank'] for x in r]", calls)
+    assert t() == [0, 1]
+    assert calls == ["a"]
+
+
+def test_stubs_describe_the_registered_functions() -> None:
+    stubs = build_stubs(register([search, send_email]))
+    assert "def search(query: dict[str, Any], limit: int = ...) -> list[dict[str, Any]]:" in stubs
+    assert '"""Search documents."""' in stubs
+    assert "def send_email(to: str, body: str) -> bool: ..." in stubs
+    assert "def parallel_map(" in stubs
