@@ -183,10 +183,9 @@ class Execution:
         record = self._start_call(fn, args, kwargs)
         started = time.perf_counter()
         try:
+            result = fn.call(*args, **kwargs)
             if fn.is_async:
-                result = self._await(fn.call(*args, **kwargs))
-            else:
-                result = fn.call(*args, **kwargs)
+                result = self._await(result)
         except Exception as exc:
             return self._finish_call(record, started, None, exc)
         return self._finish_call(record, started, result, None)
@@ -218,7 +217,7 @@ class Execution:
             )
         if not iterables:
             raise TypeError("parallel_map needs at least one iterable of arguments")
-        if not isinstance(concurrency, int) or concurrency < 1:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"parallel_map: concurrency must be a positive int, got {concurrency!r}")
         items = list(zip(*map(_iterable, iterables), strict=False))
         if not items:
@@ -241,8 +240,12 @@ class Execution:
             return self._await(fan_out())
         if concurrency == 1 or len(items) == 1:
             return [self._invoke(target, a, {}) for a in items]
+
+        def one(args: tuple[Any, ...]) -> Any:
+            return self._invoke(target, args, {})
+
         with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-            return list(pool.map(lambda a: self._invoke(target, a, {}), items))
+            return list(pool.map(one, items))
 
     def _os(self, *, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], **_: Any) -> Any:
         """OS calls: only the declared environment variables are visible. The clock,
@@ -325,7 +328,9 @@ class Execution:
             return self._name_error(m.group(1), text, kw)
         if etype == "NotImplementedError" and "does not yet support" in message:
             return e.SandboxSyntaxError(message, hint=_unsupported_hint(message), **kw)
-        return e.SandboxRuntimeError(text, exc_type=etype, exc_message=message, hint=_hint(etype, message), **kw)
+        return e.SandboxRuntimeError(
+            text, exc_type=etype, exc_message=message, hint=_hint(etype, message), **kw
+        )
 
     def _raised_here(self, failed: HostCall, etype: str, line: int | None) -> bool:
         """Whether the sandbox's uncaught exception is the one `failed` raised: the
@@ -395,7 +400,11 @@ def _cause(exc: MontyError) -> BaseException:
 
 def _location(exc: MontyError) -> dict[str, Any]:
     """Line and columns of the innermost frame, for the excerpt's pointer."""
-    frames = exc.traceback() if isinstance(exc, (pydantic_monty.MontyRuntimeError, pydantic_monty.MontySyntaxError)) else []
+    frames = (
+        exc.traceback()
+        if isinstance(exc, (pydantic_monty.MontyRuntimeError, pydantic_monty.MontySyntaxError))
+        else []
+    )
     if not frames:
         return {}
     frame = frames[-1]
@@ -412,7 +421,9 @@ def _typing_error(exc: pydantic_monty.MontyTypingError, source: str) -> e.TypeCh
     diagnostics = exc.display().strip()
     first = _TYPING_POSITION.search(diagnostics)
     if first is None:
-        return e.TypeCheckError(diagnostics.splitlines()[0] if diagnostics else str(exc), diagnostics=diagnostics)
+        return e.TypeCheckError(
+            diagnostics.splitlines()[0] if diagnostics else str(exc), diagnostics=diagnostics
+        )
     problems = [m.group(3) for m in _TYPING_POSITION.finditer(diagnostics)]
     message = "; ".join(problems)
     return e.TypeCheckError(

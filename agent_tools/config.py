@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RetryStrategy", "SandboxedConfig"]
+__all__ = ["RetryStrategy", "SandboxedConfig", "require_int"]
+
+
+def require_int(what: str, value: object, *, minimum: int) -> None:
+    """`ValueError` naming `what` unless `value` is an int (not a bool) >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{what} must be {kind}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -27,9 +34,7 @@ class SandboxedConfig:
 
     def __post_init__(self) -> None:
         for name in ("timeout_ms", "max_memory", "max_stack_depth", "max_host_calls", "max_output_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"SandboxedConfig.{name} must be a positive int, got {value!r}")
+            require_int(f"SandboxedConfig.{name}", getattr(self, name), minimum=1)
         if not isinstance(self.type_check, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"SandboxedConfig.type_check must be a bool, got {self.type_check!r}")
 
@@ -41,5 +46,4 @@ class RetryStrategy:
     count: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
-            raise ValueError(f"retries must be a non-negative int, got {self.count!r}")
+        require_int("retries", self.count, minimum=0)

@@ -13,6 +13,7 @@ on the calling thread, so the loop is never touched from a foreign thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -40,10 +41,8 @@ async def _finish(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
             # What a Task does with a yielded future: take over the "blocking" flag
             # the coroutine set, then wait for it.
             yielded._asyncio_future_blocking = False
-            try:
+            with contextlib.suppress(BaseException):  # the coroutine sees the outcome when resumed
                 await yielded
-            except BaseException:  # the coroutine sees the outcome when resumed
-                pass
         try:
             yielded = coro.send(None)
         except StopIteration as stop:

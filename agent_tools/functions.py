@@ -40,8 +40,16 @@ def _gather_values(*values: Any) -> list[Any]: ...
 """
 
 
+def _is_record_class(tp: Any) -> bool:
+    """A pydantic model, dataclass or TypedDict class: a dict in the sandbox."""
+    if not isinstance(tp, type):
+        return False
+    cls = typing.cast(type[Any], tp)
+    return issubclass(cls, BaseModel) or dataclasses.is_dataclass(cls) or is_typeddict(cls)
+
+
 def _needs_validation(tp: Any) -> bool:
-    if isinstance(tp, type) and (issubclass(tp, BaseModel) or dataclasses.is_dataclass(tp) or is_typeddict(tp)):
+    if _is_record_class(tp):
         return True
     return any(_needs_validation(a) for a in get_args(tp))
 
@@ -54,7 +62,7 @@ def _stub_type(tp: Any) -> str:
         return "None"
     if tp in (int, float, str, bool, bytes, list, dict, tuple, set, frozenset):
         return typing.cast(type, tp).__name__
-    if isinstance(tp, type) and (issubclass(tp, BaseModel) or dataclasses.is_dataclass(tp) or is_typeddict(tp)):
+    if _is_record_class(tp):
         return "dict[str, Any]"
     origin, args = get_origin(tp), get_args(tp)
     if origin is Literal:
@@ -150,7 +158,7 @@ def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostF
     elif isinstance(tasks, (str, bytes)) or not isinstance(tasks, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"tasks must be a list of callables, got {type(tasks).__name__}")
     else:
-        items = [(None, t) for t in typing.cast(Iterable[Any], tasks)]
+        items = [(None, t) for t in tasks]
     out: dict[str, HostFunction] = {}
     for key, task in items:
         if not callable(task):

@@ -75,9 +75,10 @@ def check_supported_type(tp: Any, where: str) -> None:
         return
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return
-    if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or is_typeddict(tp)):
-        for hint in typing.get_type_hints(tp).values():
-            check_supported_type(hint, f"{where} (field of {tp.__name__})")
+    cls = typing.cast(type[Any], tp)
+    if isinstance(tp, type) and (dataclasses.is_dataclass(cls) or is_typeddict(cls)):
+        for hint in typing.get_type_hints(cls).values():
+            check_supported_type(hint, f"{where} (field of {cls.__name__})")
         return
     raise _unsupported(tp, where)
 
@@ -138,9 +139,9 @@ def io_size(value: Any) -> int:
     most inputs, and this runs on every call."""
     if type(value) in _SCALAR_TYPES and (type(value) is not int or -(10**15) < value < 10**15):
         return _SMALL
-    if type(value) is dict and all(type(v) in _SCALAR_TYPES for v in value.values()):
+    if type(value) is dict:
         items = typing.cast(dict[Any, Any], value)
-        if all(type(k) is str for k in items):
+        if all(type(k) is str and type(v) in _SCALAR_TYPES for k, v in items.items()):
             return 2 + sum(len(k) + 4 + io_size(v) for k, v in items.items())
     return len(pydantic_core.to_json(value, bytes_mode="base64", fallback=repr))
 

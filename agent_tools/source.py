@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
+import typing
 from collections.abc import Collection
 
 __all__ = ["GATHER_BUILTIN", "dedent_source", "prepare_source"]
@@ -74,7 +75,7 @@ def prepare_source(source: str, registered: Collection[str]) -> str:
         at_statement_start = (node.lineno, node.col_offset) in statement_starts
         edits.append((node.lineno - 1, node.col_offset, "0 or " if at_statement_start else " " * 5))
         if is_gather:
-            func = value.func  # type: ignore[union-attr]
+            func = typing.cast(ast.Call, value).func
             edits.append((func.lineno - 1, func.col_offset, GATHER_BUILTIN))
     if not edits:
         return source

@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import Any
 
 from .bridge import Execution, Limits, Plan
-from .config import RetryStrategy, SandboxedConfig
+from .config import RetryStrategy, SandboxedConfig, require_int
 from .errors import InputValidationError, OutputValidationError, SandboxError
 from .functions import HostFunction, build_stubs, register
 from .interface import DEFAULT_MAX_INLINE_IO_BYTES, NativeInterface, io_size
@@ -86,8 +86,7 @@ class CodeTaskTemplate:
             self.retries = RetryStrategy(count=self.retries)
         if self.plugin_config is None:
             self.plugin_config = SandboxedConfig()
-        if isinstance(self.max_inline_io_bytes, bool) or self.max_inline_io_bytes <= 0:
-            raise ValueError(f"max_inline_io_bytes must be a positive int, got {self.max_inline_io_bytes!r}")
+        require_int("max_inline_io_bytes", self.max_inline_io_bytes, minimum=1)
         env = self.env_vars or {}
         bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]  # pyright: ignore[reportUnnecessaryIsInstance]
         if bad:

@@ -35,7 +35,9 @@ VALID = {
     "list of dicts": "rows = get_orders('bo', limit=3)\n[r['id'] for r in rows if r['total'] > 5]",
     "float arith": "convert(get_orders('x', 2)[1]['total'], 'EUR')",
     "int where float": "convert(10, 'EUR')",
-    "helper function": "def best(rows):\n    return max(rows, key=lambda r: r['total'])\nbest(get_orders('a'))['id']",
+    "helper function": (
+        "def best(rows):\n    return max(rows, key=lambda r: r['total'])\nbest(get_orders('a'))['id']"
+    ),
     "json round trip": "import json\njson.loads(json.dumps(get_customer(1)))['id']",
     "optional narrowing": "c = get_customer(2)\nt = c.get('tags') or []\nlen(t)",
     "mixed list": "x = []\nx.append(1)\nx.append('a')\nlen(x)",

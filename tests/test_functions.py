@@ -167,7 +167,9 @@ def test_parallel_map_runs_concurrently_and_keeps_order() -> None:
         return n * n
 
     t = at.orchestrator_from_str(
-        "parallel_map(slow_square, list(range(8)), concurrency=4)", inputs={}, output=list[int],
+        "parallel_map(slow_square, list(range(8)), concurrency=4)",
+        inputs={},
+        output=list[int],
         tasks=[slow_square],
     )
     started = time.perf_counter()

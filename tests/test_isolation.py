@@ -4,8 +4,8 @@ or host environment, beyond what the template declares."""
 from __future__ import annotations
 
 import os
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,7 +45,10 @@ def test_escape_attempts_fail_inside_the_sandbox(code: str, exc_type: str) -> No
 
 def test_host_environment_is_invisible_except_declared_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_TOOLS_SECRET_PROBE", "leaked")
-    code = "import os\n(os.getenv('AGENT_TOOLS_SECRET_PROBE'), os.getenv('HOME'), os.getenv('MODE', 'd'), os.environ)"
+    code = (
+        "import os\n"
+        "(os.getenv('AGENT_TOOLS_SECRET_PROBE'), os.getenv('HOME'), os.getenv('MODE', 'd'), os.environ)"
+    )
     assert run_code(code) == (None, None, "d", {})
     t = at.orchestrator_from_str(code, inputs={}, output=tuple, env_vars={"MODE": "test"})
     assert t() == (None, None, "test", {"MODE": "test"})
@@ -69,7 +72,10 @@ def test_clock_and_entropy_raise(code: str) -> None:
 
 
 def test_seeded_random_and_fixed_dates_work() -> None:
-    code = "import random, datetime\nrandom.seed(7)\n(random.randint(1, 100), datetime.date(2024, 1, 2).isoformat())"
+    code = (
+        "import random, datetime\nrandom.seed(7)\n"
+        "(random.randint(1, 100), datetime.date(2024, 1, 2).isoformat())"
+    )
     first = run_code(code)
     assert first == run_code(code)
     assert isinstance(first, tuple) and first[1] == "2024-01-02"

@@ -15,7 +15,10 @@ pytestmark = pytest.mark.usefixtures("healthy")
 
 def make(code: str, **config: int) -> at.CodeTaskTemplate:
     return at.orchestrator_from_str(
-        code, inputs={}, tasks=[add], plugin_config=at.SandboxedConfig(**config)  # type: ignore[arg-type]
+        code,
+        inputs={},
+        tasks=[add],
+        plugin_config=at.SandboxedConfig(**config),  # type: ignore[arg-type]
     )
 
 
@@ -33,7 +36,11 @@ def test_time_in_host_functions_is_not_counted() -> None:
         return 1
 
     t = at.orchestrator_from_str(
-        "slow() + slow()", inputs={}, output=int, tasks=[slow], plugin_config=at.SandboxedConfig(timeout_ms=200)
+        "slow() + slow()",
+        inputs={},
+        output=int,
+        tasks=[slow],
+        plugin_config=at.SandboxedConfig(timeout_ms=200),
     )
     assert t() == 2
 

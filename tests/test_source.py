@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-import agent_tools as at
 from agent_tools.source import GATHER_BUILTIN, dedent_source, prepare_source
 
 
