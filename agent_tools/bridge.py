@@ -93,8 +93,15 @@ class Plan:
     def referenced(self) -> tuple[HostFunction, ...]:
         """The registered functions the code names (as a name or in a string); only
         these get a host binding. Others stay reachable through parallel_map."""
-        words = set(_WORD.findall(self.code))
-        return tuple(fn for name, fn in self.functions.items() if name in words)
+        return tuple(fn for name, fn in self.functions.items() if name in self._words)
+
+    @cached_property
+    def uses_builtins(self) -> bool:
+        return not self._words.isdisjoint({PARALLEL_MAP, FLYTE_MAP, GATHER_BUILTIN})
+
+    @cached_property
+    def _words(self) -> frozenset[str]:
+        return frozenset(_WORD.findall(self.code))
 
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -123,14 +130,19 @@ class Execution:
     def run(self, runtime: Runtime, inputs: dict[str, Any]) -> Any:
         plan = self.plan
         lookup: dict[str, Any] = {fn.name: self._bind(fn) for fn in plan.referenced}
-        lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
-        lookup[GATHER_BUILTIN] = _gather_values
+        if plan.uses_builtins:
+            lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
+            lookup[GATHER_BUILTIN] = _gather_values
         collector = CollectString(max_bytes=self.limits.max_output_bytes)
         self._started = time.perf_counter()
         try:
             with runtime.checkout(**plan.checkout_options) as session:
                 value = session.feed_run(
-                    plan.code, inputs=inputs, external_lookup=lookup, print_callback=collector, os=self._os
+                    plan.code,
+                    inputs=inputs,
+                    external_lookup=lookup or None,
+                    print_callback=collector,
+                    os=self._os,
                 )
         except MontyError as exc:
             self.stdout = collector.output

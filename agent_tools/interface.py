@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
 import pydantic_core
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from typing_extensions import is_typeddict
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from typing_extensions import TypedDict, is_typeddict
 
 from .errors import InputValidationError, OutputValidationError, short_repr
 
@@ -137,12 +137,21 @@ def io_size(value: Any) -> int:
     """Bytes `value` takes as JSON (bytes as base64), the measure `max_inline_io_bytes`
     caps. Small scalars, alone or as the values of a dict, skip the encoder: they are
     most inputs, and this runs on every call."""
-    if type(value) in _SCALAR_TYPES and (type(value) is not int or -(10**15) < value < 10**15):
+    kind: type[Any] = type(typing.cast(object, value))
+    if kind in _SCALAR_TYPES and (kind is not int or -(10**15) < value < 10**15):
         return _SMALL
-    if type(value) is dict:
-        items = typing.cast(dict[Any, Any], value)
-        if all(type(k) is str and type(v) in _SCALAR_TYPES for k, v in items.items()):
-            return 2 + sum(len(k) + 4 + io_size(v) for k, v in items.items())
+    if kind is dict:
+        total = 2
+        for k, v in typing.cast(dict[Any, Any], value).items():
+            if (
+                type(k) is not str
+                or type(v) not in _SCALAR_TYPES
+                or (type(v) is int and not -(10**15) < v < 10**15)
+            ):
+                break
+            total += len(k) + 4 + _SMALL
+        else:
+            return total
     return len(pydantic_core.to_json(value, bytes_mode="base64", fallback=repr))
 
 
@@ -169,6 +178,7 @@ class NativeInterface:
     _adapters: dict[str, TypeAdapter[Any]] = field(init=False, repr=False, compare=False)
     _output_adapter: TypeAdapter[Any] | None = field(init=False, repr=False, compare=False)
     _plain_inputs: bool = field(init=False, repr=False, compare=False)
+    _all_inputs: TypeAdapter[Any] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, (tp, _default) in self.inputs.items():
@@ -184,6 +194,14 @@ class NativeInterface:
         self._output_adapter = None if out is type(None) else _adapter(out, "output")
         # Inputs of scalar and container types need no conversion after validation.
         self._plain_inputs = all(_is_plain(tp) for tp, _ in self.inputs.values())
+        # One validator for all inputs at once, for the common call (every input by
+        # name, no defaults); the per-input path below explains any failure.
+        self._all_inputs = None
+        if all(default is _EMPTY for _, default in self.inputs.values()):
+            fields = {name: tp for name, (tp, _) in self.inputs.items()}
+            schema = TypedDict("Inputs", fields)  # type: ignore[misc]
+            schema.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+            self._all_inputs = TypeAdapter(schema)
 
     @classmethod
     def from_types(cls, inputs: Mapping[str, Any], output: Any = type(None)) -> NativeInterface:
@@ -240,6 +258,17 @@ class NativeInterface:
         if problems:
             raise InputValidationError(_summary(problems), problems=problems)
         return values
+
+    def prepare_inputs(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Bind and validate the inputs of one call; the plain data the sandbox gets."""
+        if not args and self._all_inputs is not None:
+            try:
+                validated: dict[str, Any] = self._all_inputs.validate_python(kwargs, strict=True)
+            except ValidationError:
+                pass  # the detailed path names every problem
+            else:
+                return validated if self._plain_inputs else to_plain(validated)
+        return self.validate_inputs(self.bind(args, kwargs))
 
     def validate_inputs(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Validate each bound input against its type (pydantic strict mode) and

@@ -161,7 +161,7 @@ class CodeTaskTemplate:
         started = time.perf_counter()
         record = RunRecord()
         try:
-            plain = self.interface.validate_inputs(self.interface.bind(args, kwargs))
+            plain = self.interface.prepare_inputs(args, kwargs)
             in_size = io_size(plain) if plain else 0
             if in_size > self.max_inline_io_bytes:
                 raise InputValidationError(

@@ -1,6 +1,6 @@
 """Quick start: run a snippet that calls registered functions, then show an error.
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 from __future__ import annotations
