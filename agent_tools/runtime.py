@@ -123,10 +123,6 @@ class Runtime:
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
 
-    @property
-    def started(self) -> bool:
-        return self._pool is not None
-
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
