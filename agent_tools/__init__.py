@@ -5,7 +5,16 @@ The code can call only the functions you register. The API follows Flyte 2's
 and runs standalone on one machine.
 """
 
-from .config import RetryStrategy, SandboxedConfig
+from .cache import Cache, set_cache_path
+from .config import (
+    Backoff,
+    Documentation,
+    RetryStrategy,
+    SandboxedConfig,
+    Secret,
+    SerializationContext,
+    Timeout,
+)
 from .errors import (
     CallLimitError,
     HostFunctionError,
@@ -18,6 +27,7 @@ from .errors import (
     SandboxError,
     SandboxRuntimeError,
     SandboxSyntaxError,
+    SecretError,
     TimeLimitError,
     TypeCheckError,
     UnknownFunctionError,
@@ -31,8 +41,11 @@ from .template import CodeTaskTemplate, arun, orchestrate_local, orchestrator_fr
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backoff",
+    "Cache",
     "CallLimitError",
     "CodeTaskTemplate",
+    "Documentation",
     "HostCall",
     "HostFunctionError",
     "InputValidationError",
@@ -48,7 +61,11 @@ __all__ = [
     "SandboxRuntimeError",
     "SandboxSyntaxError",
     "SandboxedConfig",
+    "Secret",
+    "SecretError",
+    "SerializationContext",
     "TimeLimitError",
+    "Timeout",
     "TypeCheckError",
     "UnknownFunctionError",
     "WorkerCrashedError",
@@ -58,5 +75,6 @@ __all__ = [
     "orchestrate_local",
     "orchestrator_from_str",
     "run",
+    "set_cache_path",
     "shutdown",
 ]

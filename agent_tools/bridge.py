@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import concurrent.futures
+import contextlib
 import itertools
+import os
 import re
+import signal
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -110,8 +114,14 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class Execution:
     """Runs a plan once. Not reusable: make one per attempt."""
 
-    def __init__(self, plan: Plan, host_loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        host_loop: asyncio.AbstractEventLoop | None,
+        secret_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.plan = plan
+        self.env_vars: Mapping[str, str] = {**plan.env_vars, **secret_env} if secret_env else plan.env_vars
         self.source = plan.source
         self.functions = plan.functions
         self.limits = plan.limits
@@ -124,6 +134,9 @@ class Execution:
         self._limit_hit: e.SandboxError | None = None
         self._last_failed: HostCall | None = None
         self._started = 0.0
+        self._worker_pid: int | None = None
+        self._cancelled = False
+        self._pending: set[concurrent.futures.Future[Any]] = set()
 
     # -- running ---------------------------------------------------------------
 
@@ -137,6 +150,9 @@ class Execution:
         self._started = time.perf_counter()
         try:
             with runtime.checkout(**plan.checkout_options) as session:
+                self._worker_pid = session.worker_pid
+                if self._cancelled:
+                    raise e.TimeLimitError("the run was cancelled before it started", source=self.source)
                 value = session.feed_run(
                     plan.code,
                     inputs=inputs,
@@ -146,11 +162,27 @@ class Execution:
                 )
         except MontyError as exc:
             self.stdout = collector.output
-            raise self._classify(exc) from _cause(exc)
+            error = self._classify(exc)
+            if isinstance(exc, (pydantic_monty.MontyRuntimeError, pydantic_monty.MontySyntaxError)):
+                error.traceback = exc.display("traceback")
+                error.frames = [frame.dict() for frame in exc.traceback()]
+            raise error from _cause(exc)
         self.stdout = collector.output
         if self._limit_hit is not None:  # the code caught our limit error and went on
             raise self._limit_hit
         return value
+
+    def cancel(self) -> None:
+        """Stop this execution from another thread (the wall-clock timeout): refuse
+        further host calls, cancel pending async ones and stop the worker, which
+        the pool then replaces. A sync host function already running cannot be
+        interrupted; its result is dropped."""
+        self._cancelled = True
+        for future in list(self._pending):
+            future.cancel()
+        if self._worker_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._worker_pid, signal.SIGKILL)
 
     # -- host calls ------------------------------------------------------------
 
@@ -164,6 +196,8 @@ class Execution:
         return call
 
     def _start_call(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> HostCall:
+        if self._cancelled:
+            raise RuntimeError("the run was cancelled: timeout exceeded")
         if next(self._counter) >= self.limits.max_host_calls:
             error = e.CallLimitError(
                 f"the code made more than {self.limits.max_host_calls} calls to registered functions "
@@ -217,7 +251,14 @@ class Execution:
         thread: on the caller's loop when there is one, else on this thread's own."""
         if self.host_loop is None:
             return run_eager(coro)
-        return asyncio.run_coroutine_threadsafe(coro, self.host_loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self.host_loop)
+        self._pending.add(future)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise RuntimeError("the run was cancelled: timeout exceeded") from None
+        finally:
+            self._pending.discard(future)
 
     def _parallel_map(self, fn: Any, *iterables: Any, concurrency: int = 8) -> list[Any]:
         name = fn if isinstance(fn, str) else getattr(fn, "__name__", repr(fn))
@@ -265,9 +306,9 @@ class Execution:
         if name == "os.getenv":
             key = args[0] if args else kwargs.get("key")
             default = args[1] if len(args) > 1 else kwargs.get("default")
-            return self.plan.env_vars.get(key, default) if isinstance(key, str) else default
+            return self.env_vars.get(key, default) if isinstance(key, str) else default
         if name == "os.environ":
-            return dict(self.plan.env_vars)
+            return dict(self.env_vars)
         return NOT_HANDLED
 
     # -- errors ----------------------------------------------------------------

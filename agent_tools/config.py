@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
+from datetime import timedelta
 
-__all__ = ["RetryStrategy", "SandboxedConfig", "require_int"]
+__all__ = [
+    "Backoff",
+    "Documentation",
+    "RetryStrategy",
+    "SandboxedConfig",
+    "Secret",
+    "SerializationContext",
+    "Timeout",
+    "require_int",
+]
 
 
 def require_int(what: str, value: object, *, minimum: int) -> None:
@@ -39,11 +50,122 @@ class SandboxedConfig:
             raise TypeError(f"SandboxedConfig.type_check must be a bool, got {self.type_check!r}")
 
 
+def _duration(what: str, value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise TypeError(f"{what} must be seconds (int or float) or a timedelta, got {type(value).__name__}")
+    if seconds < 0:
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before the n-th retry (0-based): `min(base * factor**n, cap)`, as `flyte.Backoff`."""
+
+    base: timedelta | float = timedelta(seconds=1)
+    factor: float = 2.0
+    cap: timedelta | float | None = timedelta(seconds=60)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", _duration("Backoff.base", self.base))
+        if self.cap is not None:
+            object.__setattr__(self, "cap", _duration("Backoff.cap", self.cap))
+        factor = typing.cast(object, self.factor)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 1.0:
+            raise ValueError(f"Backoff.factor must be a number >= 1.0, got {factor!r}")
+        if self.factor > 1.0 and self.cap is None:
+            raise ValueError("Backoff.cap is required when factor > 1.0")
+
+    def delay(self, n: int) -> float:
+        """Seconds to wait before retry `n` (0-based)."""
+        base = typing.cast(timedelta, self.base).total_seconds()
+        cap = None if self.cap is None else typing.cast(timedelta, self.cap).total_seconds()
+        try:
+            seconds = base * self.factor**n
+        except OverflowError:
+            seconds = float("inf")
+        return seconds if cap is None else min(seconds, cap)
+
+
 @dataclass(frozen=True)
 class RetryStrategy:
-    """How many times a failed run is tried again (`count`), as in `flyte.RetryStrategy`."""
+    """How many times a failed run is tried again (`count`), paced by an optional
+    `backoff`, as in `flyte.RetryStrategy`. Without a backoff, retries follow at once."""
 
     count: int = 0
+    backoff: Backoff | None = None
 
     def __post_init__(self) -> None:
         require_int("retries", self.count, minimum=0)
+        backoff = typing.cast(object, self.backoff)
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise TypeError(f"RetryStrategy.backoff must be a Backoff, got {type(backoff).__name__}")
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Wall-clock bound of one attempt, host-function time included, as `flyte.Timeout`.
+    `max_runtime` is seconds or a timedelta; None or 0 means unlimited."""
+
+    max_runtime: timedelta | float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_runtime is not None:
+            object.__setattr__(self, "max_runtime", _duration("Timeout.max_runtime", self.max_runtime))
+
+    @property
+    def seconds(self) -> float | None:
+        if self.max_runtime is None:
+            return None
+        value = typing.cast(timedelta, self.max_runtime).total_seconds()
+        return value or None
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret the code may read with `os.getenv(as_env_var)`, as `flyte.Secret`.
+
+    On one machine its value is read at run time from the host environment
+    variable of the same name (`as_env_var`, by default the key upper-cased with
+    `-` made `_`, prefixed by the group when there is one).
+    """
+
+    key: str
+    group: str | None = None
+    as_env_var: str | None = None
+
+    def __post_init__(self) -> None:
+        key = typing.cast(object, self.key)
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"Secret.key must be a non-empty str, got {key!r}")
+        if self.as_env_var is None:
+            name = f"{self.group}_{self.key}" if self.group else self.key
+            object.__setattr__(self, "as_env_var", name.replace("-", "_").upper())
+
+    @property
+    def env_var(self) -> str:
+        assert self.as_env_var is not None
+        return self.as_env_var
+
+
+@dataclass(frozen=True)
+class Documentation:
+    """A task's description, as `flyte.Documentation`."""
+
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SerializationContext:
+    """What a Flyte backend substitutes when it serializes a task; the defaults
+    are the template placeholders Flyte itself emits."""
+
+    input_path: str = "{{.input}}"
+    output_path: str = "{{.outputPrefix}}"
+    version: str = ""
+    project: str | None = None
+    domain: str | None = None

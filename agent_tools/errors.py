@@ -26,6 +26,7 @@ __all__ = [
     "SandboxError",
     "SandboxRuntimeError",
     "SandboxSyntaxError",
+    "SecretError",
     "TimeLimitError",
     "TypeCheckError",
     "UnknownFunctionError",
@@ -111,6 +112,10 @@ class SandboxError(Exception):
         self.end_column = end_column
         self.hint = hint
         self.record: RunRecord | None = None
+        self.traceback: str | None = None
+        """Monty's full traceback of the sandboxed code, when there is one."""
+        self.frames: list[dict[str, Any]] = []
+        """The sandbox frames (filename, line, column, function_name, source_line)."""
 
     def code_excerpt(self) -> str:
         if self.source is None or self.line is None:
@@ -230,6 +235,12 @@ class WorkerCrashedError(SandboxError):
     """The worker process running the code died; the pool replaced it."""
 
     kind = "sandbox worker crashed"
+
+
+class SecretError(SandboxError, LookupError):
+    """A declared secret is not set on the host; nothing ran. The host must fix this."""
+
+    kind = "missing secret"
 
 
 class InputValidationError(SandboxError, ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ class HostCall:
     error: BaseException | None = None
     duration: float = 0.0
     """Seconds spent in the host function."""
+    attempt: int = 1
+    """Which attempt of the run made the call (see `retries`)."""
 
     @property
     def ok(self) -> bool:
@@ -45,3 +48,9 @@ class RunRecord:
     cached: bool = False
     errors: list[SandboxError] = field(default_factory=lambda: [])
     """The error of each failed attempt, oldest first."""
+    traceback: str | None = None
+    """With `debuggable=True`: Monty's traceback of the failure, sandbox frames and source lines."""
+    frames: list[dict[str, Any]] = field(default_factory=lambda: [])
+    """With `debuggable=True`: the failure's sandbox frames, innermost last."""
+    report_path: Path | None = None
+    """With `report=True`: the HTML report of this run."""

@@ -11,19 +11,23 @@ worker thread so the event loop stays free and can serve async functions.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
-import time
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .bridge import Execution, Limits, Plan
-from .config import RetryStrategy, SandboxedConfig, require_int
-from .errors import InputValidationError, OutputValidationError, SandboxError
+from . import params
+from .bridge import Limits, Plan
+from .cache import normalize_cache
+from .config import RetryStrategy, SandboxedConfig, SerializationContext, require_int
 from .functions import HostFunction, build_stubs, register
-from .interface import DEFAULT_MAX_INLINE_IO_BYTES, NativeInterface, io_size
+from .interface import DEFAULT_MAX_INLINE_IO_BYTES, NativeInterface
+from .params import check
 from .record import RunRecord
+from .runner import run_template
 from .runtime import get_runtime
 from .source import dedent_source, prepare_source
 
@@ -51,13 +55,17 @@ class CodeTaskTemplate:
     image: Any = None
     resources: Any = None
     cache: Any = "disable"
+    """"disable", "auto", "override" or a `Cache`; kept as a `Cache`."""
     interruptible: bool = False
-    retries: int | RetryStrategy = 0
+    retries: Any = 0
+    """An int or a `RetryStrategy`; kept as a `RetryStrategy`."""
     reusable: Any = None
     docs: Any = None
     env_vars: dict[str, str] | None = None
     secrets: Any = None
+    """A name, a `Secret` or a list of them; kept as a tuple of `Secret`."""
     timeout: Any = None
+    """Seconds, a timedelta or a `Timeout`; kept as a `Timeout` or None."""
     pod_template: Any = None
     report: bool = False
     queue: str | None = None
@@ -81,17 +89,29 @@ class CodeTaskTemplate:
             raise ValueError(f"name must be a non-empty str, got {self.name!r}")
         if not isinstance(self.interface, NativeInterface):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"interface must be a NativeInterface, got {type(self.interface).__name__}")
+        check("short_name", self.short_name, isinstance(typing.cast(object, self.short_name), str), "a str")
         self.short_name = self.short_name or self.name
-        if isinstance(self.retries, int):
-            self.retries = RetryStrategy(count=self.retries)
+        params.check_simple_params(lambda name: getattr(self, name))
         if self.plugin_config is None:
             self.plugin_config = SandboxedConfig()
         require_int("max_inline_io_bytes", self.max_inline_io_bytes, minimum=1)
-        env = self.env_vars or {}
-        bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]  # pyright: ignore[reportUnnecessaryIsInstance]
+        env = typing.cast(object, self.env_vars or {})
+        check("env_vars", env, isinstance(env, Mapping), "a dict of str to str")
+        pairs = typing.cast(Mapping[object, object], env).items()
+        bad = (
+            [k for k, v in pairs if not isinstance(k, str) or not isinstance(v, str)] if self.env_vars else []
+        )  # pyright: ignore[reportUnnecessaryIsInstance]
         if bad:
             raise TypeError(f"env_vars must map str to str; bad entries: {', '.join(map(repr, bad))}")
+        self.retries = params.normalize_retries(self.retries)
+        self.cache = normalize_cache(self.cache)
+        self.timeout = params.normalize_timeout(self.timeout)
+        self.secrets = params.normalize_secrets(self.secrets)
+        self.resources = params.normalize_resources(self.resources)
+        self.triggers = params.normalize_tuple("triggers", self.triggers)
+        self.links = params.normalize_tuple("links", self.links)
         self._user_source = dedent_source(self._user_source)
+        self.docs = params.normalize_docs(self.docs, self._user_source)
         declared = list(self.interface.inputs)
         if self._user_input_names and list(self._user_input_names) != declared:
             raise ValueError(f"_user_input_names {self._user_input_names} do not match the inputs {declared}")
@@ -120,7 +140,8 @@ class CodeTaskTemplate:
         return self._source_file
 
     @property
-    def config(self) -> SandboxedConfig:
+    def sandbox_config(self) -> SandboxedConfig:
+        """`plugin_config`, never None after construction."""
         assert self.plugin_config is not None
         return self.plugin_config
 
@@ -157,37 +178,12 @@ class CodeTaskTemplate:
     def _run(
         self, args: tuple[Any, ...], kwargs: Mapping[str, Any], loop: asyncio.AbstractEventLoop | None
     ) -> RunRecord:
-        """The one core both faces use: validate, execute, validate, record."""
-        started = time.perf_counter()
-        record = RunRecord()
-        try:
-            plain = self.interface.prepare_inputs(args, kwargs)
-            in_size = io_size(plain) if plain else 0
-            if in_size > self.max_inline_io_bytes:
-                raise InputValidationError(
-                    f"the inputs take {in_size} bytes, over max_inline_io_bytes={self.max_inline_io_bytes}"
-                )
-            record.attempts = 1
-            value = self._execute_once(plain, loop, record)
-            result = self.interface.validate_output(value)
-            total = in_size + (io_size(value) if value is not None else 0)
-            if total > self.max_inline_io_bytes:
-                raise OutputValidationError(
-                    f"inputs plus output take {total} bytes, over max_inline_io_bytes="
-                    f"{self.max_inline_io_bytes}"
-                )
-            record.result = result
-        except SandboxError as err:
-            record.errors.append(err)
-            record.duration = time.perf_counter() - started
-            err.record = record
-            raise
-        record.duration = time.perf_counter() - started
-        return record
+        """The one core both faces use (see `runner.run_template`)."""
+        return run_template(self, args, kwargs, loop)
 
     def _plan(self) -> Plan:
         """The execution plan, rebuilt only when the config or env vars change."""
-        config = self.config
+        config = self.sandbox_config
         env = dict(self.env_vars or {})
         plan = self._cached_plan
         if plan is None or config is not self._plan_config or plan.env_vars != env:
@@ -210,22 +206,102 @@ class CodeTaskTemplate:
             self._cached_plan, self._plan_config = plan, config
         return plan
 
-    def _execute_once(
-        self, inputs: dict[str, Any], loop: asyncio.AbstractEventLoop | None, record: RunRecord
-    ) -> Any:
-        runtime = get_runtime()
-        if loop is None and self._has_async and asyncio.events._get_running_loop() is not None:  # pyright: ignore[reportPrivateUsage]
-            # A sync call made inside a running event loop (a notebook cell, an async
-            # handler): that loop is blocked by this call, so async functions run on
-            # the runtime's background loop.
-            loop = runtime.host_loop()
-        execution = Execution(self._plan(), loop)
-        try:
-            return execution.run(runtime, inputs)
-        finally:
-            record.calls = execution.calls
-            record.stdout = execution.stdout
-            record.host_time = execution.host_time
+    # -- hooks and what a Flyte backend asks of a task ------------------------------
+
+    def pre(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Called with the raw arguments before every run (before validation). Override
+        it in a subclass; it may be a coroutine function, as in Flyte."""
+        return {}
+
+    def post(self, return_vals: Any) -> Any:
+        """Called with the validated result after every successful run; what it returns
+        is the run's result. Override it in a subclass; it may be a coroutine function."""
+        return return_vals
+
+    def config(self, sctx: SerializationContext | None = None) -> dict[str, str]:
+        """The sandbox limits as strings, for a backend that configures the runtime."""
+        c = self.sandbox_config
+        return {
+            "timeout_ms": str(c.timeout_ms),
+            "max_memory": str(c.max_memory),
+            "max_stack_depth": str(c.max_stack_depth),
+            "type_check": str(c.type_check).lower(),
+        }
+
+    def custom_config(self, sctx: SerializationContext | None = None) -> dict[str, Any]:
+        """What a backend needs to run this code: the source, inputs, registered
+        function names and the sandbox config."""
+        return {
+            "source": self._user_source,
+            "input_names": list(self._user_input_names),
+            "functions": sorted(self._functions),
+            "sandbox": dataclasses.asdict(self.sandbox_config),
+            "task_type": self.task_type,
+        }
+
+    def container_args(self, sctx: SerializationContext | None = None) -> list[str]:
+        """The entrypoint arguments a Flyte container runs a task with, filled from
+        `sctx` (Flyte's placeholders by default)."""
+        ctx = sctx or SerializationContext()
+        return [
+            "a0",
+            "--inputs",
+            ctx.input_path,
+            "--outputs-path",
+            ctx.output_path,
+            "--version",
+            ctx.version,
+            "--raw-data-path",
+            "{{.rawOutputDataPrefix}}",
+            "--checkpoint-path",
+            "{{.checkpointOutputPrefix}}",
+            "--prev-checkpoint",
+            "{{.prevCheckpointPrefix}}",
+            "--run-name",
+            "{{.runName}}",
+            "--name",
+            "{{.actionName}}",
+            "--tgz",
+            "{{.codeBundle}}",
+            "--resolver",
+            "agent_tools.flyte_export.resolver",
+            self.name,
+        ]
+
+    def data_loading_config(self, sctx: SerializationContext | None = None) -> None:
+        """None: the code needs no side-loaded data (Flyte CoPilot is not used)."""
+        return None
+
+    def sql(self, sctx: SerializationContext | None = None) -> None:
+        """None: a code task has no SQL."""
+        return None
+
+    def override(self, **changes: Any) -> CodeTaskTemplate:
+        """A new template with some parameters changed; this one is left as it is.
+
+        `name`, `image`, `docs` and `interface` cannot be overridden. As in Flyte, a
+        reusable template cannot change `resources`, `env_vars` or `secrets` unless
+        `reusable="off"` is passed too.
+        """
+        for fixed in ("name", "image", "docs", "interface"):
+            if fixed in changes:
+                raise ValueError(f"{fixed} cannot be overridden")
+        allowed = {f.name for f in dataclasses.fields(self)} - {"_source_file"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise TypeError(f"override() got unknown parameters: {', '.join(unknown)}")
+        reusable = changes.get("reusable", self.reusable)
+        if reusable == "off":
+            changes["reusable"] = reusable = None
+        if reusable is not None:
+            for key in ("resources", "env_vars", "secrets"):
+                if changes.get(key) is not None:
+                    raise ValueError(
+                        f"cannot override {key} when reusable is set: reusable tasks use the parent "
+                        "environment's; pass reusable='off' to override it"
+                    )
+        changes = {k: v for k, v in changes.items() if v is not None or k == "reusable"}
+        return dataclasses.replace(self, **changes)
 
 
 def orchestrator_from_str(

@@ -33,6 +33,16 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Caches and reports of a test go to its own temporary directory, never the user's."""
+    monkeypatch.setenv("AGENT_TOOLS_CACHE_PATH", str(tmp_path / "cache.sqlite3"))
+    monkeypatch.setenv("AGENT_TOOLS_REPORT_DIR", str(tmp_path / "reports"))
+    at.set_cache_path(None)
+    yield
+    at.set_cache_path(None)
+
+
 @pytest.fixture
 def healthy() -> Iterator[None]:
     """After the test, an ordinary run on the same pool must still succeed."""

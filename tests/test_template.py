@@ -51,7 +51,8 @@ def test_orchestrator_from_str_builds_a_template() -> None:
     assert t(5, y=6) == 22
 
 
-def test_every_seed_parameter_is_accepted_and_stored() -> None:
+def test_every_seed_parameter_is_accepted_and_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S", "secret-value")
     iface = at.NativeInterface.from_types({"n": int}, int)
     t = at.CodeTaskTemplate(
         name="n",
@@ -94,14 +95,19 @@ def test_every_seed_parameter_is_accepted_and_stored() -> None:
         "env",
     )
     assert t.retries == at.RetryStrategy(count=3)
-    assert (t.cache, t.interruptible, t.report, t.debuggable, t.triggers, t.links) == (
-        "auto",
+    assert (t.interruptible, t.report, t.debuggable, t.triggers, t.links) == (
         True,
         True,
         True,
         ("t",),
         ("l",),
     )
+    # Kept in their one normal form (tests/test_params.py covers each):
+    assert t.cache == at.Cache(behavior="auto")
+    assert t.secrets == (at.Secret(key="S"),)
+    assert t.timeout == at.Timeout(max_runtime=10)
+    assert t.docs == at.Documentation(description="docs")
+    assert t.resources == {"cpu": 1}
     assert t._user_source == "n + 1"
     assert t(n=1) == 2
 

@@ -1,0 +1,240 @@
+"""The pipeline of one template run: hooks, validation, secrets, cache, retries,
+the wall-clock timeout, and what the run leaves (record, report, redaction).
+
+`template.CodeTaskTemplate` holds the parameters; this module is what they do.
+Each attempt is one `bridge.Execution` in a fresh Monty session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import inspect
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import tenacity
+
+from . import cache as result_cache
+from .bridge import Execution
+from .config import Backoff
+from .eager import run_eager
+from .errors import (
+    HostFunctionError,
+    InputValidationError,
+    OutputValidationError,
+    SandboxError,
+    SecretError,
+    TimeLimitError,
+    WorkerCrashedError,
+)
+from .interface import io_size, type_name
+from .record import RunRecord
+from .redaction import Redactor
+from .report import write_report
+from .runtime import get_runtime
+
+if TYPE_CHECKING:
+    from .template import CodeTaskTemplate
+
+__all__ = ["RETRYABLE", "run_template"]
+
+RETRYABLE: tuple[type[SandboxError], ...] = (HostFunctionError, WorkerCrashedError)
+"""Failures worth another attempt: a registered function raised (it may be flaky) or
+the worker died. Syntax, type-check, validation and limit errors would fail again."""
+
+
+def _call_hook(result: Any) -> Any:
+    """`pre`/`post` may be overridden as coroutines, as in Flyte."""
+    return run_eager(result) if inspect.iscoroutine(result) else result
+
+
+def _resolve_secrets(template: CodeTaskTemplate) -> dict[str, str]:
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for secret in template.secrets:
+        value = os.environ.get(secret.env_var)
+        if value is None:
+            missing.append(f"{secret.key!r} (host environment variable {secret.env_var})")
+        else:
+            values[secret.env_var] = value
+    if missing:
+        raise SecretError(f"secrets not set on the host: {', '.join(missing)}")
+    return values
+
+
+def _cache_key(template: CodeTaskTemplate, inputs: Mapping[str, Any], cache: result_cache.Cache) -> str:
+    functions = {name: str(fn.signature) for name, fn in template._functions.items()}  # pyright: ignore[reportPrivateUsage]
+    return result_cache.cache_key(
+        source=template._user_source,  # pyright: ignore[reportPrivateUsage]
+        inputs=inputs,
+        output_type=type_name(template.interface.output_type),
+        functions=functions,
+        cache=cache,
+    )
+
+
+def _wait(backoff: Backoff | None) -> Callable[[tenacity.RetryCallState], float]:
+    def wait(state: tenacity.RetryCallState) -> float:
+        return 0.0 if backoff is None else backoff.delay(state.attempt_number - 1)
+
+    return wait
+
+
+def _attempt(
+    template: CodeTaskTemplate,
+    inputs: dict[str, Any],
+    loop: asyncio.AbstractEventLoop | None,
+    record: RunRecord,
+    secret_env: Mapping[str, str],
+) -> Any:
+    """One execution, bounded by the template's wall-clock timeout if it has one."""
+    runtime = get_runtime()
+    if loop is None and template._has_async and asyncio.events._get_running_loop() is not None:  # pyright: ignore[reportPrivateUsage]
+        # A sync call made inside a running event loop (a notebook cell, an async
+        # handler): that loop is blocked by this call, so async functions run on the
+        # runtime's background loop.
+        loop = runtime.host_loop()
+    execution = Execution(template._plan(), loop, secret_env)  # pyright: ignore[reportPrivateUsage]
+    seconds = template.timeout.seconds if template.timeout is not None else None
+    try:
+        if seconds is None:
+            return execution.run(runtime, inputs)
+        return _bounded(execution, runtime, inputs, seconds)
+    finally:
+        for call in execution.calls:
+            call.attempt = record.attempts
+        record.calls += execution.calls  # every attempt's calls: they may have had effects
+        record.stdout = execution.stdout  # what the last attempt printed
+        record.host_time += execution.host_time
+
+
+def _bounded(execution: Execution, runtime: Any, inputs: dict[str, Any], seconds: float) -> Any:
+    """Run on a thread of its own and stop waiting at the deadline: a host function
+    can block the feeding thread, and only the caller's wait can be bounded."""
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def target() -> None:
+        try:
+            future.set_result(execution.run(runtime, inputs))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name="agent-tools-timed-run", daemon=True).start()
+    try:
+        return future.result(timeout=seconds)
+    except concurrent.futures.TimeoutError:
+        execution.cancel()
+        raise TimeLimitError(
+            f"the run took longer than timeout={seconds:g}s (wall clock, host functions included); "
+            "it was stopped and pending host calls were cancelled",
+            source=execution.source,
+            hint="make fewer or faster host calls, or raise the template's timeout",
+        ) from None
+
+
+def _execute_with_retries(
+    template: CodeTaskTemplate,
+    inputs: dict[str, Any],
+    loop: asyncio.AbstractEventLoop | None,
+    record: RunRecord,
+    secret_env: Mapping[str, str],
+) -> Any:
+    strategy = template.retries
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(strategy.count + 1),
+        retry=tenacity.retry_if_exception_type(RETRYABLE),
+        wait=_wait(strategy.backoff),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            record.attempts += 1
+            try:
+                return _attempt(template, inputs, loop, record, secret_env)
+            except SandboxError as err:
+                record.errors.append(err)
+                raise
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+
+def run_template(
+    template: CodeTaskTemplate,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    loop: asyncio.AbstractEventLoop | None,
+) -> RunRecord:
+    """Run `template` once from the caller's point of view (maybe several attempts)."""
+    started = time.perf_counter()
+    record = RunRecord()
+    redactor: Redactor | None = None
+    inputs: dict[str, Any] = dict(kwargs)
+    error: SandboxError | None = None
+    try:
+        _call_hook(template.pre(*args, **kwargs))
+        inputs = template.interface.prepare_inputs(args, kwargs)
+        in_size = io_size(inputs) if inputs else 0
+        limit = template.max_inline_io_bytes
+        if in_size > limit:
+            raise InputValidationError(f"the inputs take {in_size} bytes, over max_inline_io_bytes={limit}")
+        secret_env = _resolve_secrets(template) if template.secrets else {}
+        redactor = Redactor(secret_env) if secret_env else None
+        cache = template.cache
+        key = None if cache.behavior == "disable" else _cache_key(template, inputs, cache)
+        hit, value = (False, None)
+        if key is not None and cache.behavior == "auto":
+            hit, value = result_cache.get_store().get(key)
+        if hit:
+            record.cached = True
+        else:
+            value = _execute_with_retries(template, inputs, loop, record, secret_env)
+        result = template.interface.validate_output(value)
+        total = in_size + (io_size(value) if value is not None else 0)
+        if total > limit:
+            raise OutputValidationError(
+                f"inputs plus output take {total} bytes, over max_inline_io_bytes={limit}"
+            )
+        if key is not None and not hit:
+            with contextlib.suppress(TypeError):  # a result that is not plain data is not cached
+                result_cache.get_store().put(key, value)
+        record.result = _call_hook(template.post(result))
+    except SandboxError as err:
+        error = err
+        if not record.errors or record.errors[-1] is not err:
+            record.errors.append(err)
+        err.record = record
+    finally:
+        record.duration = time.perf_counter() - started
+    _finish(template, record, inputs, error, redactor)
+    if error is not None:
+        raise error
+    return record
+
+
+def _finish(
+    template: CodeTaskTemplate,
+    record: RunRecord,
+    inputs: Mapping[str, Any],
+    error: SandboxError | None,
+    redactor: Redactor | None,
+) -> None:
+    if template.debuggable and error is not None:
+        record.traceback, record.frames = error.traceback, list(error.frames)
+    if redactor:
+        redactor.record(record)
+        if error is not None:
+            redactor.error(error)
+        inputs = redactor.value(dict(inputs))
+    if template.report:
+        record.report_path = write_report(
+            name=template.name,
+            source=template._user_source,  # pyright: ignore[reportPrivateUsage]
+            inputs=inputs,
+            record=record,
+            error=error,
+            redact=redactor.text if redactor else (lambda s: s),
+        )

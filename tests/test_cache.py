@@ -1,0 +1,696 @@
+"""The result cache: the `Cache` setting, run keys, and the SQLite store."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import decimal
+import os
+import pickle
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import zoneinfo
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_tools import cache as cache_mod
+from agent_tools.cache import (
+    Cache,
+    CacheStore,
+    cache_key,
+    default_cache_path,
+    get_store,
+    normalize_cache,
+    set_cache_path,
+)
+
+# --- Cache and normalize_cache --------------------------------------------------------------------
+
+
+def test_cache_defaults() -> None:
+    c = Cache()
+    assert (c.behavior, c.version, c.ignored_inputs, c.salt) == ("auto", None, (), "")
+
+
+def test_cache_normalises_ignored_inputs() -> None:
+    assert Cache(ignored_inputs="request_id").ignored_inputs == ("request_id",)
+    assert Cache(ignored_inputs=("a", "b")).ignored_inputs == ("a", "b")
+    as_list: Any = ["a", "b"]
+    assert Cache(ignored_inputs=as_list).ignored_inputs == ("a", "b")
+
+
+@pytest.mark.parametrize("behavior", ["auto", "override", "disable"])
+def test_cache_accepts_each_behavior(behavior: Any) -> None:
+    assert Cache(behavior=behavior).behavior == behavior
+
+
+def test_cache_is_frozen_and_hashable() -> None:
+    c = Cache(version="1", ignored_inputs="x")
+    with pytest.raises(AttributeError):
+        c.version = "2"  # type: ignore[misc]
+    assert hash(c) == hash(Cache(version="1", ignored_inputs=("x",)))
+
+
+def test_cache_rejects_a_bad_behavior_naming_it() -> None:
+    bad: Any = "always"
+    with pytest.raises(ValueError, match="'always'") as info:
+        Cache(behavior=bad)
+    assert "'auto'" in str(info.value) and "'disable'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"behavior": 1}, "behavior"),
+        ({"version": 2}, "version"),
+        ({"salt": None}, "salt"),
+        ({"ignored_inputs": 3}, "ignored_inputs"),
+        ({"ignored_inputs": ("a", 1)}, "ignored_inputs"),
+        ({"ignored_inputs": {"a"}}, "ignored_inputs"),
+    ],
+)
+def test_cache_rejects_bad_types(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(TypeError, match=f"Cache.{field}"):
+        Cache(**kwargs)
+
+
+@pytest.mark.parametrize("behavior", ["auto", "override", "disable"])
+def test_normalize_cache_turns_a_string_into_a_cache(behavior: str) -> None:
+    assert normalize_cache(behavior) == Cache(behavior=behavior)  # type: ignore[arg-type]
+
+
+def test_normalize_cache_passes_a_cache_through() -> None:
+    c = Cache(behavior="override", version="v2", ignored_inputs="x", salt="s")
+    assert normalize_cache(c) is c
+
+
+def test_normalize_cache_rejects_a_bad_string() -> None:
+    with pytest.raises(ValueError, match=r"cache must be one of 'auto', 'override', 'disable'.*'on'"):
+        normalize_cache("on")
+
+
+@pytest.mark.parametrize("value", [True, None, 1, ["auto"], {"behavior": "auto"}])
+def test_normalize_cache_rejects_other_types(value: object) -> None:
+    with pytest.raises(TypeError, match=r"cache must be one of .* or a Cache\(\.\.\.\), got ") as info:
+        normalize_cache(value)
+    assert type(value).__name__ in str(info.value)
+
+
+# --- cache_key ------------------------------------------------------------------------------------
+
+_BASE: dict[str, Any] = {
+    "source": "add(x, y)",
+    "inputs": {"x": 1, "y": [1, 2], "request_id": "r-1"},
+    "output_type": "int",
+    "functions": {"add": "(a: int, b: int) -> int", "sub": "(a: int, b: int) -> int"},
+    "cache": Cache(version="1", ignored_inputs="request_id", salt="pepper"),
+}
+
+
+def key(**changes: Any) -> str:
+    return cache_key(**{**_BASE, **changes})
+
+
+def test_cache_key_is_a_stable_sha256_hex() -> None:
+    k = key()
+    assert len(k) == 64 and int(k, 16) >= 0
+    assert key() == k
+    assert key(inputs=dict(_BASE["inputs"]), functions=dict(_BASE["functions"])) == k
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"source": "add(x, y) "},
+        {"inputs": {"x": 2, "y": [1, 2], "request_id": "r-1"}},
+        {"inputs": {"x": 1, "y": [1, 2, 3], "request_id": "r-1"}},
+        {"inputs": {"x": 1, "y": [1, 2], "z": 0, "request_id": "r-1"}},
+        {"inputs": {"x": 1, "request_id": "r-1"}},
+        {"output_type": "float"},
+        {"functions": {"add": "(a: int, b: int) -> float", "sub": "(a: int, b: int) -> int"}},
+        {"functions": {"plus": "(a: int, b: int) -> int", "sub": "(a: int, b: int) -> int"}},
+        {"functions": {"add": "(a: int, b: int) -> int"}},
+        {"cache": Cache(version="2", ignored_inputs="request_id", salt="pepper")},
+        {"cache": Cache(version=None, ignored_inputs="request_id", salt="pepper")},
+        {"cache": Cache(version="1", ignored_inputs="request_id", salt="salt")},
+        {"cache": Cache(version="1", ignored_inputs=(), salt="pepper")},
+    ],
+    ids=[
+        "source",
+        "input-value",
+        "nested-input-value",
+        "extra-input",
+        "missing-input",
+        "output-type",
+        "function-signature",
+        "function-name",
+        "function-removed",
+        "version",
+        "no-version",
+        "salt",
+        "ignored-input-no-longer-ignored",
+    ],
+)
+def test_cache_key_changes_with_what_decides_the_result(changes: dict[str, Any]) -> None:
+    assert key(**changes) != key()
+
+
+def test_cache_key_ignores_ignored_inputs() -> None:
+    assert key(inputs={"x": 1, "y": [1, 2], "request_id": "r-2"}) == key()
+    assert key(inputs={"x": 1, "y": [1, 2]}) == key()
+
+
+def test_cache_key_tolerates_unknown_ignored_names() -> None:
+    c = Cache(version="1", ignored_inputs=("request_id", "gone"), salt="pepper")
+    assert key(cache=c) == key()
+
+
+def test_cache_key_behavior_is_not_part_of_the_key() -> None:
+    """`override` rewrites the entry `auto` reads: both must use the same key."""
+    c = Cache(behavior="override", version="1", ignored_inputs="request_id", salt="pepper")
+    assert key(cache=c) == key()
+
+
+def test_cache_key_ignores_dict_and_set_order() -> None:
+    a = {"d": {"a": 1, "b": 2}, "s": {"x", "y", "z"}, "f": frozenset({3, 1, 2})}
+    b = {"f": frozenset({2, 3, 1}), "s": {"z", "y", "x"}, "d": {"b": 2, "a": 1}}
+    assert key(inputs=a) == key(inputs=b)
+    assert key(functions={"sub": "(a: int, b: int) -> int", "add": "(a: int, b: int) -> int"}) == key()
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (1, 1.0),
+        (1, True),
+        (1.0, True),
+        (0, False),
+        (0, None),
+        ("", None),
+        ("1", 1),
+        (b"a", "a"),
+        ([1], (1,)),
+        ([], ()),
+        ({1}, frozenset({1})),
+        ({1}, [1]),
+        ({"a": 1}, [("a", 1)]),
+        (["ab"], ["a", "b"]),
+        ([[1], 2], [1, [2]]),
+        (0.0, -0.0),
+        (decimal.Decimal("1.0"), decimal.Decimal("1.00")),
+        (decimal.Decimal("1"), 1),
+        (datetime.date(2024, 1, 2), datetime.datetime(2024, 1, 2)),
+        (
+            datetime.datetime(2024, 1, 2, 3, tzinfo=datetime.UTC),
+            datetime.datetime(2024, 1, 2, 4, tzinfo=datetime.timezone(datetime.timedelta(hours=1))),
+        ),
+        (datetime.timedelta(days=1), datetime.timedelta(seconds=1)),
+        (datetime.time(1, 2), datetime.time(1, 2, tzinfo=datetime.UTC)),
+    ],
+)
+def test_cache_key_tells_values_of_different_types_apart(a: Any, b: Any) -> None:
+    assert key(inputs={"x": a}) != key(inputs={"x": b})
+
+
+def test_cache_key_tells_input_names_apart() -> None:
+    assert key(inputs={"x": 1, "y": 2}) != key(inputs={"x": 2, "y": 1})
+    assert key(inputs={"xy": 1}) != key(inputs={"x": "y1"})
+
+
+def test_cache_key_equal_plain_values_of_every_kind_agree() -> None:
+    def value() -> dict[str, Any]:
+        return {
+            "n": None,
+            "b": True,
+            "i": 10**40,
+            "f": 1.5,
+            "s": "é\u2603",
+            "y": b"\x00\xff",
+            "l": [1, [2, (3,)]],
+            "d": {"k": {1: "one", (1, 2): frozenset({"a"})}},
+            "set": {1, 2},
+            "dt": datetime.datetime(2024, 5, 6, 7, 8, 9, 10, tzinfo=datetime.UTC),
+            "date": datetime.date(2024, 5, 6),
+            "t": datetime.time(7, 8),
+            "td": datetime.timedelta(hours=5),
+            "dec": decimal.Decimal("3.14"),
+        }
+
+    assert key(inputs=value()) == key(inputs=value())
+    changed = value()
+    changed["d"]["k"][(1, 2)] = frozenset({"b"})
+    assert key(inputs=changed) != key(inputs=value())
+
+
+def test_cache_key_is_the_same_in_another_process() -> None:
+    """Set and dict ordering vary with the hash seed; the key must not."""
+    inputs = {"s": {"alpha", "beta", "gamma", "delta"}, "d": {"p": 1, "q": 2}}
+    script = textwrap.dedent(
+        """
+        from agent_tools.cache import Cache, cache_key
+        inputs = {"s": {"alpha", "beta", "gamma", "delta"}, "d": {"q": 2, "p": 1}}
+        print(cache_key(source="s", inputs=inputs, output_type="int", functions={}, cache=Cache()))
+        """
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    here = cache_key(source="s", inputs=inputs, output_type="int", functions={}, cache=Cache())
+    assert out.stdout.strip() == here
+
+
+def test_cache_key_rejects_a_value_that_is_not_plain_data() -> None:
+    with pytest.raises(TypeError, match=r"input 'x'.*object"):
+        key(inputs={"x": object()})
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    with pytest.raises(TypeError, match="input 'x' is cyclic"):
+        key(inputs={"x": cyclic})
+
+
+# --- CacheStore -----------------------------------------------------------------------------------
+
+PLAIN_VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    -(10**40),
+    1.5,
+    float("inf"),
+    "",
+    "héllo \u2603",
+    b"",
+    b"\x00\x01\xff",
+    [],
+    [1, "a", None],
+    (),
+    (1, (2, (3,))),
+    {},
+    {"a": 1, 2: "b", (1, 2): [3], None: {"x": {1, 2}}},
+    set(),
+    {1, "a", (1, 2)},
+    frozenset({1, frozenset({2})}),
+    datetime.datetime(2024, 1, 2, 3, 4, 5, 6),
+    datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+    datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone(datetime.timedelta(hours=-5), "EST")),
+    datetime.date(2024, 2, 29),
+    datetime.time(23, 59, 59, 999999),
+    datetime.time(1, 2, tzinfo=datetime.timezone(datetime.timedelta(minutes=90))),
+    datetime.timedelta(days=-1, microseconds=5),
+    decimal.Decimal("3.140"),
+    decimal.Decimal("-Infinity"),
+    {
+        "nested": [{"when": datetime.date(2020, 1, 1), "amount": decimal.Decimal("9.99")}],
+        "tags": frozenset({"x"}),
+        "raw": (b"bytes", {1.0, 2.5}),
+    },
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CacheStore:
+    return CacheStore(tmp_path / "results.sqlite3")
+
+
+def test_store_creates_parent_directories(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "c.sqlite3"
+    s = CacheStore(path)
+    assert s.path == path and path.exists()
+
+
+def test_store_path_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = CacheStore("rel.sqlite3")
+    assert s.path == tmp_path / "rel.sqlite3"
+
+
+def test_store_uses_wal_mode(store: CacheStore) -> None:
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize("value", PLAIN_VALUES, ids=lambda v: type(v).__name__)
+def test_store_round_trips_plain_values(store: CacheStore, value: Any) -> None:
+    store.put("k", value)
+    hit, got = store.get("k")
+    assert hit is True
+    assert got == value and type(got) is type(value)
+    if isinstance(value, datetime.datetime | datetime.time):
+        assert got.tzinfo == value.tzinfo
+        assert got.tzname() == value.tzname()  # type: ignore[union-attr]
+
+
+def test_store_round_trip_keeps_nested_types(store: CacheStore) -> None:
+    value = {"t": (1, [2, (3,)]), "s": {frozenset({1})}, "f": 1.0, "i": 1, "b": True}
+    store.put("k", value)
+    _, got = store.get("k")
+    assert type(got["t"]) is tuple and type(got["t"][1]) is list and type(got["t"][1][1]) is tuple
+    assert type(next(iter(got["s"]))) is frozenset
+    assert [type(got[k]) for k in ("f", "i", "b")] == [float, int, bool]
+
+
+def test_store_miss(store: CacheStore) -> None:
+    assert store.get("absent") == (False, None)
+
+
+def test_store_hit_on_a_stored_none_is_not_a_miss(store: CacheStore) -> None:
+    store.put("k", None)
+    assert store.get("k") == (True, None)
+
+
+def test_store_put_replaces(store: CacheStore) -> None:
+    store.put("k", 1)
+    store.put("k", {"second": 2})
+    assert store.get("k") == (True, {"second": 2})
+    assert len(store) == 1
+
+
+def test_store_records_created_at(store: CacheStore) -> None:
+    store.put("k", 1)
+    with sqlite3.connect(store.path) as conn:
+        (created,) = conn.execute("SELECT created_at FROM results WHERE key = 'k'").fetchone()
+    assert abs(created - datetime.datetime.now().timestamp()) < 60
+
+
+def test_store_delete_clear_len(store: CacheStore) -> None:
+    assert len(store) == 0
+    for i in range(5):
+        store.put(f"k{i}", i)
+    assert len(store) == 5
+    store.delete("k2")
+    store.delete("never-there")
+    assert len(store) == 4
+    assert store.get("k2") == (False, None)
+    assert store.get("k3") == (True, 3)
+    store.clear()
+    assert len(store) == 0
+    assert store.get("k3") == (False, None)
+
+
+def test_store_entries_persist_across_instances(tmp_path: Path) -> None:
+    CacheStore(tmp_path / "c.sqlite3").put("k", [1, 2])
+    assert CacheStore(tmp_path / "c.sqlite3").get("k") == (True, [1, 2])
+
+
+class Custom:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name"),
+    [
+        (Custom(), "Custom"),
+        ({"a": [Custom()]}, "Custom"),
+        (bytearray(b"x"), "bytearray"),
+        (collections.OrderedDict[str, int](a=1), "OrderedDict"),
+        (1 + 2j, "complex"),
+        ({"when": datetime.datetime(2024, 1, 1, tzinfo=zoneinfo.ZoneInfo("UTC"))}, "ZoneInfo"),
+        (len, "builtin_function_or_method"),
+    ],
+)
+def test_store_put_rejects_values_that_are_not_plain_data(
+    store: CacheStore, value: Any, type_name: str
+) -> None:
+    with pytest.raises(TypeError, match=type_name):
+        store.put("k", value)
+    assert len(store) == 0
+
+
+def test_store_put_rejects_a_cycle(store: CacheStore) -> None:
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    with pytest.raises(TypeError, match="cyclic"):
+        store.put("k", cyclic)
+
+
+def _write_raw(path: Path, key: str, data: object) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT OR REPLACE INTO results VALUES (?, ?, 0)", (key, data))
+
+
+class RunsShell:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, (self.command,))  # pyright: ignore[reportDeprecated]
+
+
+class EvalsCode:
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (eval, ("__import__('os').getpid()",))
+
+
+def test_malicious_pickle_is_refused_and_does_not_run(store: CacheStore, tmp_path: Path) -> None:
+    # The payload is real: an ordinary unpickle runs the command.
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps(RunsShell(f"touch {proof}")))
+    assert proof.exists()
+
+    marker = tmp_path / "pwned"
+    _write_raw(store.path, "k", pickle.dumps(RunsShell(f"touch {marker}")))
+    assert len(store) == 1
+    assert store.get("k") == (False, None)
+    assert not marker.exists()
+    assert len(store) == 0  # the refused entry is gone
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pickle.dumps(EvalsCode()),
+        pickle.dumps(EvalsCode(), protocol=0),
+        pickle.dumps(Custom()),
+        pickle.dumps(collections.OrderedDict(a=1)),
+        pickle.dumps(bytearray(b"x")),
+        b"not a pickle at all",
+        b"",
+        pickle.dumps([1, 2, 3])[:-3],
+        "text, not bytes",
+    ],
+    ids=[
+        "eval",
+        "eval-proto0",
+        "custom-class",
+        "ordered-dict",
+        "bytearray",
+        "garbage",
+        "empty",
+        "truncated",
+        "text",
+    ],
+)
+def test_corrupt_or_refused_entries_are_misses_and_deleted(store: CacheStore, data: object) -> None:
+    _write_raw(store.path, "bad", data)
+    store.put("good", "fine")
+    assert store.get("bad") == (False, None)
+    assert store.get("good") == (True, "fine")
+    assert len(store) == 1
+
+
+def test_unpickler_refuses_globals_directly() -> None:
+    with pytest.raises(pickle.UnpicklingError, match=r"(os|posix)\.system"):
+        cache_mod._loads(pickle.dumps(RunsShell("true")))  # pyright: ignore[reportPrivateUsage]
+
+
+# --- concurrency ----------------------------------------------------------------------------------
+
+
+def test_threads_share_a_store(store: CacheStore) -> None:
+    threads, ops = 8, 50
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(ops):
+                value = {"thread": t, "i": i, "items": [t] * (i % 5)}
+                store.put(f"{t}-{i}", value)
+                store.put("shared", t)
+                assert store.get(f"{t}-{i}") == (True, value)
+                hit, shared = store.get("shared")
+                assert hit and shared in range(threads)
+                len(store)
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert len(store) == threads * ops + 1
+    assert store.get("7-49") == (True, {"thread": 7, "i": 49, "items": [7] * 4})
+
+
+def test_threads_with_their_own_stores(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            s = CacheStore(path)
+            for i in range(50):
+                s.put(f"{t}-{i}", (t, i))
+                assert s.get(f"{t}-{i}") == (True, (t, i))
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert len(CacheStore(path)) == 400
+
+
+def _python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_second_process_reads_what_this_one_wrote(store: CacheStore) -> None:
+    value = {"when": datetime.date(2024, 1, 2), "n": decimal.Decimal("1.5"), "s": frozenset({1})}
+    store.put("from-parent", value)
+    out = _python(
+        """
+        import sys
+        from agent_tools.cache import CacheStore
+        print(repr(CacheStore(sys.argv[1]).get("from-parent")))
+        """,
+        str(store.path),
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == repr((True, value))
+
+
+def test_this_process_reads_what_a_second_one_wrote(store: CacheStore) -> None:
+    assert store.get("from-child") == (False, None)
+    out = _python(
+        """
+        import sys, datetime
+        from agent_tools.cache import CacheStore
+        CacheStore(sys.argv[1]).put("from-child", {"t": (1, b"x"), "at": datetime.time(5, 6)})
+        """,
+        str(store.path),
+    )
+    assert out.returncode == 0, out.stderr
+    assert store.get("from-child") == (True, {"t": (1, b"x"), "at": datetime.time(5, 6)})
+
+
+def test_processes_write_concurrently(store: CacheStore) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from agent_tools.cache import CacheStore
+        s = CacheStore(sys.argv[1])
+        for i in range(50):
+            s.put(f"{sys.argv[2]}-{i}", [sys.argv[2], i])
+            assert s.get(f"{sys.argv[2]}-{i}") == (True, [sys.argv[2], i])
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(store.path), f"p{n}"], stderr=subprocess.PIPE)
+        for n in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err.decode()
+    assert len(store) == 200
+    assert store.get("p3-49") == (True, ["p3", 49])
+
+
+# --- default path and the process-wide store ------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.delenv("AGENT_TOOLS_CACHE_PATH", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    yield monkeypatch
+    set_cache_path(None)
+
+
+def test_default_cache_path_under_home(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert default_cache_path() == tmp_path / "home" / ".cache" / "agent-tools" / "results.sqlite3"
+
+
+def test_default_cache_path_honours_xdg_cache_home(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_path() == tmp_path / "xdg" / "agent-tools" / "results.sqlite3"
+
+
+def test_default_cache_path_ignores_an_empty_or_relative_xdg(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    home_default = tmp_path / "home" / ".cache" / "agent-tools" / "results.sqlite3"
+    clean_env.setenv("XDG_CACHE_HOME", "")
+    assert default_cache_path() == home_default
+    clean_env.setenv("XDG_CACHE_HOME", "relative/dir")
+    assert default_cache_path() == home_default
+
+
+def test_default_cache_path_honours_agent_tools_cache_path(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    clean_env.setenv("AGENT_TOOLS_CACHE_PATH", str(tmp_path / "mine.db"))
+    assert default_cache_path() == tmp_path / "mine.db"
+
+
+def test_store_without_a_path_uses_the_default(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("AGENT_TOOLS_CACHE_PATH", str(tmp_path / "env" / "c.sqlite3"))
+    assert CacheStore().path == tmp_path / "env" / "c.sqlite3"
+    assert (tmp_path / "env" / "c.sqlite3").exists()
+
+
+def test_get_store_is_lazy_shared_and_follows_set_cache_path(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    set_cache_path(None)
+    clean_env.setenv("AGENT_TOOLS_CACHE_PATH", str(tmp_path / "default.sqlite3"))
+    assert not (tmp_path / "default.sqlite3").exists()
+    first = get_store()
+    assert first.path == tmp_path / "default.sqlite3"
+    assert get_store() is first
+
+    set_cache_path(tmp_path / "other.sqlite3")
+    other = get_store()
+    assert other is not first and other.path == tmp_path / "other.sqlite3"
+    other.put("k", 1)
+    assert first.get("k") == (False, None)
+
+    set_cache_path(None)
+    assert get_store().path == tmp_path / "default.sqlite3"
+
+
+def test_get_store_from_many_threads_returns_one_store(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    set_cache_path(None)
+    clean_env.setenv("AGENT_TOOLS_CACHE_PATH", str(tmp_path / "c.sqlite3"))
+    barrier = threading.Barrier(8)
+    seen: list[CacheStore] = []
+
+    def grab() -> None:
+        barrier.wait()
+        seen.append(get_store())
+
+    workers = [threading.Thread(target=grab) for _ in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(seen) == 8 and all(s is seen[0] for s in seen)
