@@ -231,12 +231,30 @@ class CodeTaskTemplate:
     def custom_config(self, sctx: SerializationContext | None = None) -> dict[str, Any]:
         """What a backend needs to run this code: the source, inputs, registered
         function names and the sandbox config."""
+        docs = self.docs
         return {
             "source": self._user_source,
             "input_names": list(self._user_input_names),
             "functions": sorted(self._functions),
             "sandbox": dataclasses.asdict(self.sandbox_config),
             "task_type": self.task_type,
+            "task_type_version": self.task_type_version,
+            "metadata": {
+                "short_name": self.short_name,
+                "image": _describe(self.image),
+                "resources": _describe(self.resources),
+                "interruptible": self.interruptible,
+                "queue": self.queue,
+                "pod_template": _describe(self.pod_template),
+                "reusable": _describe(self.reusable),
+                "triggers": [_describe(t) for t in self.triggers],
+                "links": [_describe(link) for link in self.links],
+                "docs": getattr(docs, "description", None),
+                "parent_env_name": self.parent_env_name,
+                "task_resolver": _describe(self.task_resolver),
+                "env_var_names": sorted(self.env_vars or {}),
+                "secrets": [s.key for s in self.secrets],
+            },
         }
 
     def container_args(self, sctx: SerializationContext | None = None) -> list[str]:
@@ -302,6 +320,16 @@ class CodeTaskTemplate:
                     )
         changes = {k: v for k, v in changes.items() if v is not None or k == "reusable"}
         return dataclasses.replace(self, **changes)
+
+
+def _describe(value: object) -> object:
+    """A JSON-friendly form of a kept parameter: plain values as they are, objects
+    (flyte's included) by their repr."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _describe(v) for k, v in typing.cast(dict[object, object], value).items()}
+    return repr(value)
 
 
 def orchestrator_from_str(

@@ -441,6 +441,8 @@ def test_backend_methods() -> None:
         custom["source"] == "add(x, 1)" and custom["functions"] == ["add"] and custom["input_names"] == ["x"]
     )
     assert custom["sandbox"]["timeout_ms"] == 5000
+    meta = t.override(queue="q", resources={"cpu": 1}, links=("dash",)).custom_config()["metadata"]
+    assert (meta["queue"], meta["resources"], meta["links"]) == ("q", {"cpu": 1}, ["dash"])
     args = t.container_args(
         at.SerializationContext(input_path="s3://in", output_path="s3://out", version="v1")
     )
