@@ -33,6 +33,7 @@ from .errors import (
     UnknownFunctionError,
     WorkerCrashedError,
 )
+from .flyte_export import to_flyte
 from .interface import NativeInterface
 from .record import HostCall, RunRecord
 from .runtime import configure, shutdown
@@ -77,4 +78,5 @@ __all__ = [
     "run",
     "set_cache_path",
     "shutdown",
+    "to_flyte",
 ]

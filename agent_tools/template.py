@@ -259,7 +259,8 @@ class CodeTaskTemplate:
 
     def container_args(self, sctx: SerializationContext | None = None) -> list[str]:
         """The entrypoint arguments a Flyte container runs a task with, filled from
-        `sctx` (Flyte's placeholders by default)."""
+        `sctx` (Flyte's placeholders by default). To run on a cluster, export the
+        template with `to_flyte`, whose task adds its resolver arguments."""
         ctx = sctx or SerializationContext()
         return [
             "a0",
@@ -279,11 +280,6 @@ class CodeTaskTemplate:
             "{{.runName}}",
             "--name",
             "{{.actionName}}",
-            "--tgz",
-            "{{.codeBundle}}",
-            "--resolver",
-            "agent_tools.flyte_export.resolver",
-            self.name,
         ]
 
     def data_loading_config(self, sctx: SerializationContext | None = None) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -77,20 +78,30 @@ def test_eager_runner_handles_real_waits_and_errors() -> None:
 
 
 def test_a_killed_worker_fails_that_run_only() -> None:
+    running = threading.Event()
+
+    def started() -> None:
+        running.set()
+
     t = at.orchestrator_from_str(
-        "while True:\n    pass", inputs={}, plugin_config=at.SandboxedConfig(timeout_ms=20_000)
+        "started()\nwhile True:\n    pass",
+        inputs={},
+        tasks=[started],
+        plugin_config=at.SandboxedConfig(timeout_ms=20_000),
     )
     before = set(monty_workers())
 
     def kill_busy_worker() -> None:
+        assert running.wait(10)  # the code is in its loop: kill while it runs
+        time.sleep(0.1)
         for pid in monty_workers():
             os.kill(pid, signal.SIGKILL)
 
-    timer = threading.Timer(0.5, kill_busy_worker)
-    timer.start()
+    killer = threading.Thread(target=kill_busy_worker)
+    killer.start()
     with pytest.raises(at.WorkerCrashedError, match="SIGKILL") as info:
         t()
-    timer.join()
+    killer.join()
     assert "replaced" in str(info.value)
     assert template()(x=1) == 5
     assert not (set(monty_workers()) & before)  # the dead workers were replaced
