@@ -104,12 +104,21 @@ def _resources(flyte: Any, resources: Any) -> Any:
     raise TypeError(f"resources must be a flyte.Resources, a dict or None, got {type(resources).__name__}")
 
 
+def _docs(flyte: Any, docs: object) -> Any:
+    """Our `Documentation` (or a str) as `flyte.Documentation`; Flyte's passes through."""
+    if docs is None or isinstance(docs, flyte.Documentation):
+        return docs
+    return flyte.Documentation(description=str(getattr(docs, "description", docs)))
+
+
 def to_flyte(template: CodeTaskTemplate) -> Any:
     """Build the equivalent `flyte.sandbox.CodeTaskTemplate` for `template`.
 
     Carries over the code, the inputs and output, the registered functions, the
-    name, cache, retries, task timeout, image, resources and the sandbox limits
-    Flyte has (`timeout_ms`, `max_memory`, `max_stack_depth`, `type_check`). For a
+    name, cache, retries, task timeout, image, resources, the sandbox limits Flyte
+    has (`timeout_ms`, `max_memory`, `max_stack_depth`, `type_check`) and the kept
+    parameters (short name, docs, interruptible, reusable, queue, pod template,
+    report, debuggable, parent env, inline I/O cap, Flyte triggers and links). For a
     cluster run, assign the result to a module-level name: Flyte finds the task
     there by importing the calling module. Raises `ImportError` when Flyte is
     not installed.
@@ -146,6 +155,21 @@ def to_flyte(template: CodeTaskTemplate) -> Any:
         cache=_cache(flyte, template),
         retries=_retries(flyte, template.retries),
         timeout=_timeout(flyte, template.timeout),
+        short_name=template.short_name,
+        task_type_version=template.task_type_version,
+        interruptible=template.interruptible,
+        reusable=template.reusable,
+        docs=_docs(flyte, template.docs),
+        pod_template=template.pod_template,
+        report=template.report,
+        queue=template.queue,
+        debuggable=template.debuggable,
+        parent_env=template.parent_env,
+        parent_env_name=template.parent_env_name,
+        max_inline_io_bytes=template.max_inline_io_bytes,
+        # Flyte wants Trigger and Link objects; names kept as str here have no Flyte form.
+        triggers=tuple(t for t in template.triggers if not isinstance(t, str)),
+        links=tuple(link for link in template.links if not isinstance(link, str)),
         _user_source=template._user_source or "None",  # pyright: ignore[reportPrivateUsage]
         _user_input_names=list(interface.inputs),
         _user_functions=dict(template._user_functions),  # pyright: ignore[reportPrivateUsage]

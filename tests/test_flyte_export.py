@@ -215,3 +215,29 @@ def test_without_flyte_the_error_says_what_to_install(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "flyte", None)
     with pytest.raises(ImportError, match=r"install agent-tools\[flyte\]"):
         to_flyte(at.orchestrator_from_str("1", inputs={}))
+
+
+def test_kept_parameters_carry_over() -> None:
+    ours = at.orchestrator_from_str(
+        "# Doubles x.\nx * 2",
+        inputs={"x": int},
+        output=int,
+        short_name="dbl",
+        task_type_version=2,
+        interruptible=True,
+        queue="gpu",
+        pod_template="pt",
+        report=True,
+        debuggable=True,
+        parent_env_name="env",
+        max_inline_io_bytes=4096,
+    )
+    exported = to_flyte(ours)
+    assert (exported.short_name, exported.task_type_version, exported.interruptible) == ("dbl", 2, True)
+    assert (exported.queue, exported.pod_template, exported.report) == ("gpu", "pt", True)
+    assert (exported.debuggable, exported.parent_env_name, exported.max_inline_io_bytes) == (
+        True,
+        "env",
+        4096,
+    )
+    assert exported.docs.description == "Doubles x."
