@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -449,3 +451,37 @@ def test_backend_methods() -> None:
     assert args[:7] == ["a0", "--inputs", "s3://in", "--outputs-path", "s3://out", "--version", "v1"]
     assert t.container_args()[2] == "{{.input}}"
     assert t.sql() is None and t.data_loading_config() is None
+
+
+def test_a_crashed_worker_is_retried() -> None:
+    from .conftest import monty_workers
+
+    started = threading.Event()
+    attempts: list[int] = []
+
+    def begin() -> int:
+        attempts.append(len(attempts) + 1)
+        started.set()
+        return len(attempts)
+
+    t = at.orchestrator_from_str(
+        "n = begin()\nif n == 1:\n    while True:\n        pass\n'done on attempt ' + str(n)",
+        inputs={},
+        output=str,
+        tasks=[begin],
+        retries=1,
+        plugin_config=at.SandboxedConfig(timeout_ms=20_000),
+    )
+
+    def kill_first_attempt() -> None:
+        assert started.wait(10)
+        time.sleep(0.1)
+        for pid in monty_workers():
+            os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_first_attempt)
+    killer.start()
+    rec = at.run(t)
+    killer.join()
+    assert rec.result == "done on attempt 2" and rec.attempts == 2
+    assert [type(e).__name__ for e in rec.errors] == ["WorkerCrashedError"]
