@@ -145,6 +145,13 @@ def _execute_with_retries(
     secret_env: Mapping[str, str],
 ) -> Any:
     strategy = template.retries
+    if strategy.count == 0:  # the common case, without tenacity's per-run set-up
+        record.attempts = 1
+        try:
+            return _attempt(template, inputs, loop, record, secret_env)
+        except SandboxError as err:
+            record.errors.append(err)
+            raise
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(strategy.count + 1),
         retry=tenacity.retry_if_exception_type(RETRYABLE),
@@ -175,7 +182,8 @@ def run_template(
     inputs: dict[str, Any] = dict(kwargs)
     error: SandboxError | None = None
     try:
-        _call_hook(template.pre(*args, **kwargs))
+        if template._custom_pre:  # pyright: ignore[reportPrivateUsage]
+            _call_hook(template.pre(*args, **kwargs))
         inputs = template.interface.prepare_inputs(args, kwargs)
         in_size = io_size(inputs) if inputs else 0
         limit = template.max_inline_io_bytes
@@ -201,7 +209,8 @@ def run_template(
         if key is not None and not hit:
             with contextlib.suppress(TypeError):  # a result that is not plain data is not cached
                 result_cache.get_store().put(key, value)
-        record.result = _call_hook(template.post(result))
+        custom_post = template._custom_post  # pyright: ignore[reportPrivateUsage]
+        record.result = _call_hook(template.post(result)) if custom_post else result
     except SandboxError as err:
         error = err
         if not record.errors or record.errors[-1] is not err:

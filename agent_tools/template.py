@@ -120,6 +120,9 @@ class CodeTaskTemplate:
         self._user_functions = {name: f.func for name, f in self._functions.items()}
         self._code = prepare_source(self._user_source, self._functions)
         self._has_async = any(f.is_async for f in self._functions.values())
+        # Hooks a subclass overrides; the defaults do nothing, so runs skip them.
+        self._custom_pre = type(self).pre is not CodeTaskTemplate.pre
+        self._custom_post = type(self).post is not CodeTaskTemplate.post
         self._cached_plan: Plan | None = None
         self._plan_config: SandboxedConfig | None = None
 
