@@ -5,7 +5,11 @@ The code can call only the functions you register. The API follows Flyte 2's
 and runs standalone on one machine.
 """
 
+from typing import TYPE_CHECKING
+
+from . import capabilities
 from .cache import Cache, set_cache_path
+from .code_tool import CodeRunner, FatalToolError, ToolReply
 from .config import (
     Backoff,
     Documentation,
@@ -37,16 +41,34 @@ from .flyte_export import to_flyte
 from .interface import NativeInterface
 from .record import HostCall, RunRecord
 from .runtime import configure, shutdown
+from .state import SessionState
 from .template import CodeTaskTemplate, arun, orchestrate_local, orchestrator_from_str, run
 
+if TYPE_CHECKING:
+    from .pydantic_ai_toolset import CodeToolset
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The pydantic-ai adapter is imported on first use: importing pydantic-ai costs
+    # about a second, and most uses of the core do not need it.
+    if name == "CodeToolset":
+        from .pydantic_ai_toolset import CodeToolset
+
+        return CodeToolset
+    raise AttributeError(f"module 'agent_tools' has no attribute {name!r}")
+
 
 __all__ = [
     "Backoff",
     "Cache",
     "CallLimitError",
+    "CodeRunner",
     "CodeTaskTemplate",
+    "CodeToolset",
     "Documentation",
+    "FatalToolError",
     "HostCall",
     "HostFunctionError",
     "InputValidationError",
@@ -65,13 +87,16 @@ __all__ = [
     "Secret",
     "SecretError",
     "SerializationContext",
+    "SessionState",
     "TimeLimitError",
     "Timeout",
+    "ToolReply",
     "TypeCheckError",
     "UnknownFunctionError",
     "WorkerCrashedError",
     "__version__",
     "arun",
+    "capabilities",
     "configure",
     "orchestrate_local",
     "orchestrator_from_str",

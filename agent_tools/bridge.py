@@ -33,9 +33,11 @@ from . import errors as e
 from .eager import run_eager
 from .functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
 from .interface import to_plain
+from .prompts import hint
 from .record import HostCall
 from .runtime import Runtime
 from .source import GATHER_BUILTIN
+from .state import SessionState
 
 __all__ = ["Execution", "Limits", "Plan"]
 
@@ -119,6 +121,7 @@ class Execution:
         plan: Plan,
         host_loop: asyncio.AbstractEventLoop | None,
         secret_env: Mapping[str, str] | None = None,
+        state: SessionState | None = None,
     ) -> None:
         self.plan = plan
         self.env_vars: Mapping[str, str] = {**plan.env_vars, **secret_env} if secret_env else plan.env_vars
@@ -137,13 +140,16 @@ class Execution:
         self._worker_pid: int | None = None
         self._cancelled = False
         self._pending: set[concurrent.futures.Future[Any]] = set()
+        self.state = state
 
     # -- running ---------------------------------------------------------------
 
     def run(self, runtime: Runtime, inputs: dict[str, Any]) -> Any:
         plan = self.plan
-        lookup: dict[str, Any] = {fn.name: self._bind(fn) for fn in plan.referenced}
-        if plan.uses_builtins:
+        # Code restored from an earlier run may call any function, not only those named here.
+        bound = plan.functions.values() if self.state is not None else plan.referenced
+        lookup: dict[str, Any] = {fn.name: self._bind(fn) for fn in bound}
+        if plan.uses_builtins or self.state is not None:
             lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
             lookup[GATHER_BUILTIN] = _gather_values
         collector = CollectString(max_bytes=self.limits.max_output_bytes)
@@ -153,6 +159,8 @@ class Execution:
                 self._worker_pid = session.worker_pid
                 if self._cancelled:
                     raise e.TimeLimitError("the run was cancelled before it started", source=self.source)
+                if self.state is not None and self.state.data is not None:
+                    session.load_session(self.state.data)
                 value = session.feed_run(
                     plan.code,
                     inputs=inputs,
@@ -160,13 +168,15 @@ class Execution:
                     print_callback=collector,
                     os=self._os,
                 )
+                if self.state is not None and self._limit_hit is None:
+                    self.state.data = session.dump()
         except MontyError as exc:
             self.stdout = collector.output
             error = self._classify(exc)
             if isinstance(exc, (pydantic_monty.MontyRuntimeError, pydantic_monty.MontySyntaxError)):
                 error.traceback = exc.display("traceback")
                 error.frames = [frame.dict() for frame in exc.traceback()]
-            raise error from _cause(exc)
+            raise error from (error.__cause__ or _cause(exc))
         self.stdout = collector.output
         if self._limit_hit is not None:  # the code caught our limit error and went on
             raise self._limit_hit
@@ -202,11 +212,11 @@ class Execution:
             error = e.CallLimitError(
                 f"the code made more than {self.limits.max_host_calls} calls to registered functions "
                 f"(the next one was {e.format_call(fn.name, args, kwargs)})",
-                hint="batch the work: fetch lists instead of items one by one, or use parallel_map",
+                hint=hint("call-limit"),
             )
             self._limit_hit = self._limit_hit or error
             raise RuntimeError(error.message)
-        record = HostCall(fn.name, args, kwargs)
+        record = HostCall(fn.name, args, kwargs, started_ns=time.time_ns())
         self.calls.append(record)
         return record
 
@@ -345,7 +355,7 @@ class Execution:
         if etype == "TimeoutError" and "limit exceeded" in message:
             return e.TimeLimitError(
                 f"{message} (timeout_ms={lim.timeout_ms}; time in registered functions is not counted)",
-                hint="do less work per run, or raise timeout_ms",
+                hint=hint("time-limit"),
                 **kw,
             )
         if etype == "MemoryError" and "limit exceeded" in message:
@@ -353,14 +363,14 @@ class Execution:
             if cap and int(cap.group(1)) == lim.max_output_bytes != lim.max_memory:
                 return e.OutputLimitError(
                     f"the code printed more than {lim.max_output_bytes} bytes",
-                    hint="print less: summarise, or return the data as the result",
+                    hint=hint("output-limit"),
                     **kw,
                 )
             return e.MemoryLimitError(f"{message} (max_memory={lim.max_memory})", **kw)
         if etype == "RecursionError":
             return e.RecursionLimitError(
                 f"{message} (max_stack_depth={lim.max_stack_depth})",
-                hint="use a loop instead of deep recursion",
+                hint=hint("recursion"),
                 **kw,
             )
         if etype == "RuntimeError" and message.startswith("suspension limit"):
@@ -409,14 +419,14 @@ class Execution:
                 available=available,
                 exc_type="NameError",
                 exc_message=text,
-                hint="call one of the registered functions, or define the helper in your code first",
+                hint=hint("unknown-function"),
                 **kw,
             )
         return e.SandboxRuntimeError(
             text,
             exc_type="NameError",
             exc_message=text,
-            hint=f"define {name!r} before using it; the registered functions are: {registered}",
+            hint=hint("undefined-name", name=name, registered=registered),
             **kw,
         )
 
@@ -485,7 +495,7 @@ def _typing_error(exc: pydantic_monty.MontyTypingError, source: str) -> e.TypeCh
         source=source,
         line=int(first.group(1)),
         column=int(first.group(2)),
-        hint="nothing ran; fix the call to match the function's signature",
+        hint=hint("type-check"),
     )
 
 
@@ -494,23 +504,28 @@ def _source_line(source: str, line: int | None) -> str:
     return lines[line - 1] if line is not None and 1 <= line <= len(lines) else ""
 
 
-def _unsupported_hint(message: str) -> str | None:
+def _unsupported_hint(message: str) -> str:
     if "'del'" in message:
-        return "`del` is not supported: use dict.pop(key) or build a new list/dict"
+        return hint("del")
     if "inheritance" in message:
-        return "class inheritance is not supported: use plain classes, dicts or dataclasses"
-    return "rewrite this without that syntax"
+        return hint("inheritance")
+    return hint("unsupported-syntax")
+
+
+_MISSING_MODULE = re.compile(r"No module named '([^']+)'")
 
 
 def _hint(etype: str, message: str) -> str | None:
     if etype in ("ModuleNotFoundError", "ImportError"):
-        return "that module is not available in the sandbox; use the standard modules it has, or plain code"
+        missing = _MISSING_MODULE.search(message)
+        module = missing.group(1) if missing else ""
+        return hint(module) if module in ("heapq", "statistics") else hint("module-missing")
     if etype == "RuntimeError" and "is not supported in this environment" in message:
         if "datetime" in message or "time." in message or "date." in message:
-            return "the clock is not available in the sandbox; pass the time in as an input"
+            return hint("clock")
         if "urandom" in message:
-            return "unseeded random is not available; call random.seed(n) first"
-        return "the sandbox has no filesystem, network, clock or process access"
+            return hint("entropy")
+        return hint("no-os")
     if etype == "TypeError" and "can't be awaited" in message:
-        return "registered functions are plain calls: drop the `await`"
+        return hint("await")
     return None

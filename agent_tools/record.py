@@ -25,6 +25,8 @@ class HostCall:
     """Seconds spent in the host function."""
     attempt: int = 1
     """Which attempt of the run made the call (see `retries`)."""
+    started_ns: int = 0
+    """When the call started (`time.time_ns()`), for tracing."""
 
     @property
     def ok(self) -> bool:

@@ -33,10 +33,12 @@ from .errors import (
     WorkerCrashedError,
 )
 from .interface import io_size, type_name
+from .prompts import hint
 from .record import RunRecord
 from .redaction import Redactor
 from .report import write_report
 from .runtime import get_runtime
+from .state import SessionState
 
 if TYPE_CHECKING:
     from .template import CodeTaskTemplate
@@ -91,6 +93,7 @@ def _attempt(
     loop: asyncio.AbstractEventLoop | None,
     record: RunRecord,
     secret_env: Mapping[str, str],
+    state: SessionState | None,
 ) -> Any:
     """One execution, bounded by the template's wall-clock timeout if it has one."""
     runtime = get_runtime()
@@ -99,7 +102,7 @@ def _attempt(
         # handler): that loop is blocked by this call, so async functions run on the
         # runtime's background loop.
         loop = runtime.host_loop()
-    execution = Execution(template._plan(), loop, secret_env)  # pyright: ignore[reportPrivateUsage]
+    execution = Execution(template._plan(), loop, secret_env, state)  # pyright: ignore[reportPrivateUsage]
     seconds = template.timeout.seconds if template.timeout is not None else None
     try:
         if seconds is None:
@@ -133,7 +136,7 @@ def _bounded(execution: Execution, runtime: Any, inputs: dict[str, Any], seconds
             f"the run took longer than timeout={seconds:g}s (wall clock, host functions included); "
             "it was stopped and pending host calls were cancelled",
             source=execution.source,
-            hint="make fewer or faster host calls, or raise the template's timeout",
+            hint=hint("wall-clock"),
         ) from None
 
 
@@ -143,12 +146,13 @@ def _execute_with_retries(
     loop: asyncio.AbstractEventLoop | None,
     record: RunRecord,
     secret_env: Mapping[str, str],
+    state: SessionState | None,
 ) -> Any:
     strategy = template.retries
     if strategy.count == 0:  # the common case, without tenacity's per-run set-up
         record.attempts = 1
         try:
-            return _attempt(template, inputs, loop, record, secret_env)
+            return _attempt(template, inputs, loop, record, secret_env, state)
         except SandboxError as err:
             record.errors.append(err)
             raise
@@ -162,7 +166,7 @@ def _execute_with_retries(
         with attempt:
             record.attempts += 1
             try:
-                return _attempt(template, inputs, loop, record, secret_env)
+                return _attempt(template, inputs, loop, record, secret_env, state)
             except SandboxError as err:
                 record.errors.append(err)
                 raise
@@ -174,8 +178,11 @@ def run_template(
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
     loop: asyncio.AbstractEventLoop | None,
+    *,
+    state: SessionState | None = None,
 ) -> RunRecord:
-    """Run `template` once from the caller's point of view (maybe several attempts)."""
+    """Run `template` once from the caller's point of view (maybe several attempts).
+    With `state`, the run starts from its variables and leaves its own in it."""
     started = time.perf_counter()
     record = RunRecord()
     redactor: Redactor | None = None
@@ -199,7 +206,7 @@ def run_template(
         if hit:
             record.cached = True
         else:
-            value = _execute_with_retries(template, inputs, loop, record, secret_env)
+            value = _execute_with_retries(template, inputs, loop, record, secret_env, state)
         result = template.interface.validate_output(value)
         total = in_size + (io_size(value) if value is not None else 0)
         if total > limit:
