@@ -480,7 +480,7 @@ def _location(exc: MontyError) -> dict[str, Any]:
 _TYPING_POSITION = re.compile(r"^\S+?:(\d+):(\d+): (.*)$", re.MULTILINE)
 
 
-def _typing_error(exc: pydantic_monty.MontyTypingError, source: str) -> e.TypeCheckError:
+def _typing_error(exc: pydantic_monty.MontyTypingError, source: str) -> e.SandboxError:
     diagnostics = exc.display().strip()
     first = _TYPING_POSITION.search(diagnostics)
     if first is None:
@@ -489,6 +489,10 @@ def _typing_error(exc: pydantic_monty.MontyTypingError, source: str) -> e.TypeCh
         )
     problems = [m.group(3) for m in _TYPING_POSITION.finditer(diagnostics)]
     message = "; ".join(problems)
+    if "error[invalid-syntax]" in first.group(3):
+        # The checker parses first, so a syntax error surfaces here: report it as one.
+        text = first.group(3).replace("error[invalid-syntax] ", "")
+        return e.SandboxSyntaxError(text, source=source, line=int(first.group(1)), column=int(first.group(2)))
     return e.TypeCheckError(
         message,
         diagnostics=diagnostics,

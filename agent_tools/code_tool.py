@@ -99,13 +99,8 @@ def format_error(error: SandboxError, code: str) -> str:
     printed = record.stdout if record is not None else ""
     if printed:
         call_text += f"Printed before the error:\n{_truncate(printed, 2_000)}\n"
-    return render(
-        "error",
-        headline=error.headline(),
-        code=listing,
-        hint=f"hint: {error.hint}\n" if error.hint else "",
-        calls=call_text,
-    )
+    details = (f"hint: {error.hint}\n" if error.hint else "") + call_text
+    return render("error", headline=error.headline(), code=listing, details=details)
 
 
 def _fatal(error: SandboxError) -> BaseException | None:

@@ -69,3 +69,9 @@ def test_stubs_describe_the_registered_functions() -> None:
     assert '"""Search documents."""' in stubs
     assert "def send_email(to: str, body: str) -> bool: ..." in stubs
     assert "def parallel_map(" in stubs
+
+
+def test_a_syntax_error_under_the_type_check_is_a_syntax_error() -> None:
+    with pytest.raises(at.SandboxSyntaxError) as info:
+        checked("x = 1 +", [])()
+    assert info.value.line == 1 and "type" not in str(info.value).lower()
