@@ -499,8 +499,21 @@ def _typing_error(exc: pydantic_monty.MontyTypingError, source: str) -> e.Sandbo
         source=source,
         line=int(first.group(1)),
         column=int(first.group(2)),
-        hint=hint("type-check"),
+        hint=_typing_hint(first.group(3)),
     )
+
+
+_UNRESOLVED_MODULE = re.compile(r"error\[unresolved-import\].*`([\w.]+)`")
+
+
+def _typing_hint(problem: str) -> str:
+    """The hint for the checker's first complaint, in the same words as at run time."""
+    if module := _UNRESOLVED_MODULE.search(problem):
+        name = module.group(1)
+        return f"nothing ran; {hint(name) if name in ('heapq', 'statistics') else hint('module-missing')}"
+    if "error[unresolved-reference]" in problem:
+        return f"nothing ran; {hint('unknown-function')}"
+    return hint("type-check")
 
 
 def _source_line(source: str, line: int | None) -> str:

@@ -75,3 +75,18 @@ def test_a_syntax_error_under_the_type_check_is_a_syntax_error() -> None:
     with pytest.raises(at.SandboxSyntaxError) as info:
         checked("x = 1 +", [])()
     assert info.value.line == 1 and "type" not in str(info.value).lower()
+
+
+@pytest.mark.parametrize(
+    ("code", "hint_piece"),
+    [
+        ("import heapq", "`heapq` is not available"),
+        ("import string", "that module is not available"),
+        ("send_mail('a', 'b')", "call one of the registered functions"),
+        ("send_email('a', 2)", "fix the call to match the function's signature"),
+    ],
+)
+def test_type_check_hints_match_the_complaint(code: str, hint_piece: str) -> None:
+    with pytest.raises(at.TypeCheckError) as info:
+        checked(code, [])()
+    assert info.value.hint is not None and hint_piece in info.value.hint
