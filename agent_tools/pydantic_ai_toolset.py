@@ -132,6 +132,8 @@ class CodeToolset(FunctionToolset[Any]):
             within an agent run; the tool then takes `restart=True` to start over.
         max_result_chars: results longer than this reach the model cut, with a marker.
         max_retries: how many times the model may retry a failing `run_code`.
+        on_reply: called with every `ToolReply` (its run record, or error), for
+            metrics and logging.
         type_check, timeout_ms, **template_options: as for `orchestrator_from_str`
             (the type check is on by default here: it stops a wrong call before any
             function has run, and costs a few ms against a model's seconds).
@@ -144,8 +146,10 @@ class CodeToolset(FunctionToolset[Any]):
         stateful: bool = False,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
         max_retries: int = 3,
+        on_reply: Callable[[ToolReply], None] | None = None,
         **template_options: Any,
     ) -> None:
+        self.on_reply = on_reply
         self._registered = [_Registered(item) for item in tasks]
         catalog_functions = {r.name: r.for_run(None) for r in self._registered}
         self.runner = CodeRunner(catalog_functions, max_result_chars=max_result_chars, **template_options)
@@ -192,6 +196,8 @@ class CodeToolset(FunctionToolset[Any]):
                 _host_call_spans(tracer, record)
                 span.set_attribute("agent_tools.host_calls", len(record.calls))
             span.set_attribute("agent_tools.ok", reply.ok)
+        if self.on_reply is not None:
+            self.on_reply(reply)
         if not reply.ok:
             raise ModelRetry(reply.text)
         return reply.text

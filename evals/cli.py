@@ -1,0 +1,112 @@
+"""`python -m evals run`: the eval harness's command line."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .harness import RunOptions, oracle_factory, run_eval
+from .models import make_model
+from .report import print_table, write_reports
+from .results import Mode
+from .schema import Task, load_datasets
+
+app = typer.Typer(
+    add_completion=False, help="How well a model does with run_code, against plain tool calling."
+)
+
+
+@app.callback()
+def main() -> None:
+    """Eval harness for agent-tools."""
+
+
+def _select(tasks: list[Task], datasets: list[str], tags: list[str], ids: list[str]) -> list[Task]:
+    chosen = [
+        t
+        for t in tasks
+        if (not datasets or t.domain in datasets)
+        and (not tags or set(tags) & set(t.tags))
+        and (not ids or t.id in ids)
+    ]
+    if not chosen:
+        raise typer.BadParameter("no task matches the --dataset/--tag/--task filters")
+    return chosen
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option(help="a pydantic-ai model name, or 'oracle' (offline)")] = "oracle",
+    base_url: Annotated[str | None, typer.Option(help="an OpenAI-compatible server for the model")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="the environment variable holding the API key")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="code, tools or both")] = "both",
+    dataset: Annotated[list[str], typer.Option(help="only these domains (repeatable)")] = [],  # noqa: B006
+    tag: Annotated[list[str], typer.Option(help="only tasks with one of these tags")] = [],  # noqa: B006
+    task: Annotated[list[str], typer.Option(help="only these task ids")] = [],  # noqa: B006
+    repeat: Annotated[int, typer.Option(min=1, help="runs per task and mode, for pass@k")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="runs at once")] = 4,
+    record: Annotated[Path | None, typer.Option(help="save every model request and response here")] = None,
+    replay: Annotated[Path | None, typer.Option(help="play recorded responses back, with no network")] = None,
+    out: Annotated[Path | None, typer.Option(help="output directory (default evals/runs/<time>)")] = None,
+    strict: Annotated[bool, typer.Option(help="exit 1 if any run failed")] = False,
+) -> None:
+    """Run the tasks in code mode and/or tools mode and write the reports."""
+    if mode not in ("code", "tools", "both"):
+        raise typer.BadParameter("--mode must be code, tools or both")
+    if record is not None and replay is not None:
+        raise typer.BadParameter("--record and --replay cannot be used together")
+    modes: list[Mode] = ["code", "tools"] if mode == "both" else [mode]  # type: ignore[list-item]
+    tasks = _select(load_datasets(), dataset, tag, task)
+    oracle = model == "oracle" and replay is None
+    if model == "oracle":
+        factory = oracle_factory
+    else:
+        real = make_model(model, base_url=base_url, api_key_env=api_key_env)
+
+        def factory(task: Task, mode: Mode) -> object:
+            return real
+
+    console = Console()
+    outdir = out or Path("evals") / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    total = len(tasks) * len(modes) * repeat
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[green]{task.fields[passed]} passed [red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        bar = progress.add_task("eval", total=total, passed=0, failed=0)
+        counts = {"passed": 0, "failed": 0}
+
+        def on_done(passed: bool) -> None:
+            counts["passed" if passed else "failed"] += 1
+            progress.update(bar, advance=1, **counts)
+
+        options = RunOptions(
+            modes=modes,
+            repeat=repeat,
+            concurrency=concurrency,
+            record=record,
+            replay=replay,
+            progress=on_done,
+        )
+        summary = asyncio.run(
+            run_eval(tasks, factory, options, model_name=model, oracle=oracle)  # type: ignore[arg-type]
+        )
+    print_table(summary, console)
+    paths = write_reports(summary, outdir)
+    for name, path in paths.items():
+        console.print(f"{name}: {path}")
+    if strict and not all(r.passed for r in summary.results):
+        raise typer.Exit(1)

@@ -1,0 +1,67 @@
+"""The offline oracle: a model that plays each task's reference solution through
+the full agent stack, so the harness can be tested with no network.
+
+In code mode it sends the task's `reference_program` to `run_code` and answers
+with the value that comes back; in tools mode it makes the `reference_plan`'s
+tool calls, one batch per turn, and answers with the expected value. It tests
+the harness (and that the references are right), not a model.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+from .results import Mode
+from .schema import Task
+
+__all__ = ["oracle_model"]
+
+
+def _answer(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _responses_so_far(messages: list[ModelMessage]) -> int:
+    return sum(1 for m in messages if isinstance(m, ModelResponse))
+
+
+def _last_tool_reply(messages: list[ModelMessage]) -> tuple[str, bool]:
+    """(text, failed) of the last tool reply the model received."""
+    request = messages[-1]
+    assert isinstance(request, ModelRequest)
+    for part in reversed(request.parts):
+        kind = getattr(part, "part_kind", "")
+        if kind == "retry-prompt":
+            return str(part.model_response()), True  # type: ignore[attr-defined]
+        if kind == "tool-return":
+            failed = getattr(part, "outcome", None) == "retried"
+            return str(part.content), failed  # type: ignore[attr-defined]
+    return "", True
+
+
+def oracle_model(task: Task, mode: Mode) -> FunctionModel:
+    """A fresh oracle for one run of `task` in `mode`."""
+
+    def code_mode(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if _responses_so_far(messages) == 0:
+            return ModelResponse(parts=[ToolCallPart("run_code", {"code": task.reference_program})])
+        text, failed = _last_tool_reply(messages)
+        if failed:
+            return ModelResponse(parts=[TextPart(f"run_code failed: {text}")])
+        return ModelResponse(parts=[TextPart(_answer(json.loads(text)["result"]))])
+
+    def tools_mode(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        step = _responses_so_far(messages)
+        if step < len(task.reference_plan):
+            calls = [
+                ToolCallPart(call.tool, call.args, tool_call_id=f"oracle-{step}-{i}")
+                for i, call in enumerate(task.reference_plan[step])
+            ]
+            return ModelResponse(parts=list(calls))
+        return ModelResponse(parts=[TextPart(_answer(task.expected))])
+
+    return FunctionModel(code_mode if mode == "code" else tools_mode, model_name=f"oracle-{mode}")
