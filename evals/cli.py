@@ -66,8 +66,8 @@ def run(
     modes: list[Mode] = ["code", "tools"] if mode == "both" else [mode]  # type: ignore[list-item]
     tasks = _select(load_datasets(), dataset, tag, task)
     oracle = model == "oracle" and replay is None
-    if model == "oracle":
-        factory = oracle_factory
+    if model == "oracle" or replay is not None:
+        factory = oracle_factory  # with --replay the recorded responses answer, not a model
     else:
         real = make_model(model, base_url=base_url, api_key_env=api_key_env)
 
