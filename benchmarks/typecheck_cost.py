@@ -46,6 +46,10 @@ VALID = {
     "parallel_map": "parallel_map(get_customer, [1, 2, 3])",
     "comprehension over zip": "ids = [1, 2]\nnames = ['a', 'b']\n{i: n for i, n in zip(ids, names)}",
     "dataclass": "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int\nP(1).x",
+    "optional narrowing in a loop": (
+        "best = None\nfor o in get_orders('a'):\n    if best is None or o['total'] > best['total']:\n"
+        "        best = o\nbest['id']"
+    ),
     "string format": "o = get_orders('a', 1)[0]\nf\"{o['id']}: {o['total']:.2f}\"",
 }
 

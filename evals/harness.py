@@ -166,6 +166,7 @@ async def run_eval(
         for r in range(1, options.repeat + 1)
     }
     dataset: Dataset[tuple[Task, Mode, int], str, dict[str, Any]] = Dataset(
+        name="agent-tools-evals",
         cases=[
             Case(
                 name=name,

@@ -90,3 +90,15 @@ def test_type_check_hints_match_the_complaint(code: str, hint_piece: str) -> Non
     with pytest.raises(at.TypeCheckError) as info:
         checked(code, [])()
     assert info.value.hint is not None and hint_piece in info.value.hint
+
+
+def test_checker_complaints_that_valid_code_survives_do_not_block() -> None:
+    # ty flags `best["rank"]` (best may be None); the code is correct, so it runs.
+    code = """
+    best = None
+    for row in search({'text': 'q'}, limit=3):
+        if best is None or row['rank'] > best['rank']:
+            best = row
+    best['rank']
+    """
+    assert checked(code, [])() == 2
