@@ -117,6 +117,14 @@ def _per_task_means(summary: RunSummary) -> dict[str, dict[str, dict[str, float]
     }
 
 
+def _pass_at_k(results: list[TaskResult]) -> float:
+    """Share of tasks with at least one passing repetition (pass@k, k = --repeat)."""
+    tasks: dict[str, bool] = {}
+    for r in results:
+        tasks[r.task_id] = tasks.get(r.task_id, False) or r.passed
+    return sum(tasks.values()) / len(tasks) if tasks else 0.0
+
+
 def aggregate(summary: RunSummary) -> dict[str, Any]:
     """The run in numbers: by mode, by tag (then mode), and code mode's savings.
 
@@ -129,6 +137,8 @@ def aggregate(summary: RunSummary) -> dict[str, Any]:
     """
     modes = _modes(summary)
     by_mode = {m: _stats([r for r in summary.results if r.mode == m]) for m in modes}
+    for m in modes:
+        by_mode[m]["pass_at_k"] = _pass_at_k([r for r in summary.results if r.mode == m])
 
     tags = sorted({t for r in summary.results for t in r.tags})
     by_tag = {

@@ -221,3 +221,18 @@ def test_print_table_without_oracle_names_the_model() -> None:
     text = console.export_text()
     assert ORACLE_NOTE not in text
     assert "openai:gpt-4.1-mini" in text
+
+
+def test_pass_at_k_counts_a_task_once_if_any_repeat_passed() -> None:
+    def result(task: str, repeat: int, passed: bool) -> TaskResult:
+        return TaskResult(task, "d", "code", repeat, [], passed, "ok" if passed else "no", "")
+
+    summary = RunSummary(model="m", oracle=False, modes=["code"], repeat=2)
+    summary.results = [
+        result("a", 1, False),
+        result("a", 2, True),
+        result("b", 1, False),
+        result("b", 2, False),
+    ]
+    by_mode = aggregate(summary)["by_mode"]["code"]
+    assert by_mode["pass_at_k"] == 0.5 and by_mode["pass_rate"] == 0.25
