@@ -1,0 +1,198 @@
+"""Soak: many mixed executions on one pool, watching memory, workers and results.
+
+    python benchmarks/soak.py            # 10,000 runs
+    python benchmarks/soak.py --runs 500 # the CI version (tests/test_soak.py)
+
+The mix: successes with host calls, errors in the code, time limits, errors raised
+by a registered function, and output over the print cap. Every outcome is checked
+against what that kind of run must give; a single wrong one is a failure. Reports
+runs per second, p50/p99 latency, host RSS and the number of Monty workers at
+start (after warm-up), middle and end. Bounds: RSS growth after warm-up under 10%,
+workers never above the pool cap, zero wrong results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import agent_tools as at
+from agent_tools.runtime import get_runtime
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def fail(n: int) -> int:
+    raise ValueError(f"tool failed on {n}")
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    template: at.CodeTaskTemplate
+    check: Callable[[int, Any], bool]
+    """Given the run's input and its outcome (a result or an exception), is it right?"""
+
+
+def _kinds() -> list[Kind]:
+    config = at.SandboxedConfig(timeout_ms=50, max_output_bytes=10_000)
+
+    def make(code: str, output: Any = int, **kw: Any) -> at.CodeTaskTemplate:
+        return at.orchestrator_from_str(
+            code, inputs={"n": int}, output=output, tasks=[add, fail], plugin_config=config, **kw
+        )
+
+    return [
+        Kind("ok", make("s = 0\nfor i in range(5):\n    s = add(s, i)\ns + n"), lambda n, r: r == 10 + n),
+        Kind(
+            "code error",
+            make("x = add(n, 1)\nx / 0"),
+            lambda n, r: isinstance(r, at.SandboxRuntimeError) and r.exc_type == "ZeroDivisionError",
+        ),
+        Kind("time limit", make("while True:\n    pass"), lambda n, r: isinstance(r, at.TimeLimitError)),
+        Kind(
+            "tool error",
+            make("fail(n)"),
+            lambda n, r: isinstance(r, at.HostFunctionError) and f"tool failed on {n}" in r.message,
+        ),
+        Kind(
+            "print flood",
+            make("while True:\n    print('x' * 100)"),
+            lambda n, r: isinstance(r, at.OutputLimitError),
+        ),
+    ]
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def worker_count() -> int:
+    me = os.getpid()
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        count += ppid == me and "monty" in comm
+    return count
+
+
+@dataclass
+class Soak:
+    runs: int
+    threads: int = 4
+    latencies: list[float] = field(default_factory=lambda: [])
+    wrong: list[str] = field(default_factory=lambda: [])
+    samples: dict[str, tuple[int, int]] = field(default_factory=lambda: {})
+    max_workers_seen: int = 0
+    seconds: float = 0.0
+
+    def run(self) -> None:
+        kinds = _kinds()
+        for i in range(50):  # warm-up: the pool, the templates' plans, Python's allocator
+            self._one(kinds, i)
+        self.latencies.clear()
+        self.samples["start"] = (rss_bytes(), worker_count())
+        lock = threading.Lock()
+        done = 0
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(0.05):
+                self.max_workers_seen = max(self.max_workers_seen, worker_count())
+
+        def job(i: int) -> None:
+            nonlocal done
+            self._one(kinds, i)
+            with lock:
+                done += 1
+                if done == self.runs // 2:
+                    self.samples["middle"] = (rss_bytes(), worker_count())
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(self.threads) as pool:
+            list(pool.map(job, range(self.runs)))
+        self.seconds = time.perf_counter() - started
+        stop.set()
+        watcher.join()
+        self.samples["end"] = (rss_bytes(), worker_count())
+
+    def _one(self, kinds: list[Kind], i: int) -> None:
+        kind = kinds[i % len(kinds)]
+        started = time.perf_counter()
+        outcome: Any
+        try:
+            outcome = kind.template(n=i)
+        except at.SandboxError as exc:
+            outcome = exc
+        self.latencies.append(time.perf_counter() - started)
+        if not kind.check(i, outcome):
+            self.wrong.append(f"run {i} ({kind.name}): {outcome!r}"[:300])
+
+    @property
+    def rss_growth(self) -> float:
+        return self.samples["end"][0] / self.samples["start"][0] - 1
+
+    def report(self) -> str:
+        lat = sorted(self.latencies)
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[int(len(lat) * 0.99) - 1] * 1000
+        cap = get_runtime().settings.resolved_max_workers()
+        lines = [
+            f"runs: {self.runs} in {self.seconds:.1f} s = {self.runs / self.seconds:.0f} runs/s ({self.threads} threads)",
+            f"latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+        ]
+        for point in ("start", "middle", "end"):
+            rss, workers = self.samples.get(point, (0, 0))
+            lines.append(f"{point:>6}: host RSS {rss / 2**20:.1f} MiB, workers {workers}")
+        lines += [
+            f"RSS growth after warm-up: {self.rss_growth * 100:+.1f}% (bound: under 10%)",
+            f"workers: at most {self.max_workers_seen} seen, pool cap {cap}",
+            f"wrong results: {len(self.wrong)}",
+            *self.wrong[:10],
+        ]
+        return "\n".join(lines)
+
+    def ok(self) -> bool:
+        cap = get_runtime().settings.resolved_max_workers()
+        return not self.wrong and self.max_workers_seen <= cap and self.rss_growth < 0.10
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args(argv)
+    soak = Soak(runs=args.runs, threads=args.threads)
+    soak.run()
+    print(soak.report())
+    print("bounds met" if soak.ok() else "BOUNDS NOT MET")
+    return 0 if soak.ok() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
