@@ -161,7 +161,8 @@ class Soak:
         p99 = lat[int(len(lat) * 0.99) - 1] * 1000
         cap = get_runtime().settings.resolved_max_workers()
         lines = [
-            f"runs: {self.runs} in {self.seconds:.1f} s = {self.runs / self.seconds:.0f} runs/s ({self.threads} threads)",
+            f"runs: {self.runs} in {self.seconds:.1f} s = {self.runs / self.seconds:.0f} runs/s "
+            f"({self.threads} threads)",
             f"latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms",
         ]
         for point in ("start", "middle", "end"):
