@@ -14,13 +14,14 @@ workers never above the pool cap, zero wrong results.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import queue
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,22 +105,22 @@ class Soak:
     latencies: list[float] = field(default_factory=lambda: [])
     wrong: list[str] = field(default_factory=lambda: [])
     samples: dict[str, tuple[int, int]] = field(default_factory=lambda: {})
+    trajectory: list[int] = field(default_factory=lambda: [])
+    """Host RSS after each tenth of the runs."""
     max_workers_seen: int = 0
     seconds: float = 0.0
 
     def run(self) -> None:
         kinds = _kinds()
-        for i in range(50):  # warm-up: the pool, the templates' plans, Python's allocator
-            self._one(kinds, i)
-        self.latencies.clear()
-        self.samples["start"] = (rss_bytes(), worker_count())
         lock = threading.Lock()
         done = 0
         stop = threading.Event()
 
         def watch() -> None:
             while not stop.wait(0.05):
-                self.max_workers_seen = max(self.max_workers_seen, worker_count())
+                count = worker_count()
+                with lock:
+                    self.max_workers_seen = max(self.max_workers_seen, count)
 
         def job(i: int) -> None:
             nonlocal done
@@ -128,15 +129,40 @@ class Soak:
                 done += 1
                 if done == self.runs // 2:
                     self.samples["middle"] = (rss_bytes(), worker_count())
+                if done % max(1, self.runs // 10) == 0:
+                    self.trajectory.append(rss_bytes())
 
+        # The same threads and watcher serve the warm-up and the measured runs, and
+        # work is fed through a small queue: a new thread brings a new malloc arena,
+        # and futures made up front for every run would read as growth.
+        work: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=self.threads * 2)
+
+        def worker() -> None:
+            while (item := work.get()) is not None:
+                item()
+                work.task_done()
+            work.task_done()
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(self.threads)]
         watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
+        for thread in [*threads, watcher]:
+            thread.start()
+        for i in range(max(200, self.runs // 10)):  # warm-up: workers, plans, arenas
+            work.put(functools.partial(self._one, kinds, i))
+        work.join()
+        self.wrong.clear()
+        self.latencies.clear()
+        self.samples["start"] = (rss_bytes(), worker_count())
         started = time.perf_counter()
-        with ThreadPoolExecutor(self.threads) as pool:
-            list(pool.map(job, range(self.runs)))
+        for i in range(self.runs):
+            work.put(functools.partial(job, i))
+        work.join()
         self.seconds = time.perf_counter() - started
+        for _ in threads:
+            work.put(None)
         stop.set()
-        watcher.join()
+        for thread in [*threads, watcher]:
+            thread.join()
         self.samples["end"] = (rss_bytes(), worker_count())
 
     def _one(self, kinds: list[Kind], i: int) -> None:
@@ -170,6 +196,7 @@ class Soak:
             lines.append(f"{point:>6}: host RSS {rss / 2**20:.1f} MiB, workers {workers}")
         lines += [
             f"RSS growth after warm-up: {self.rss_growth * 100:+.1f}% (bound: under 10%)",
+            "RSS by tenths (MiB): " + ", ".join(f"{r / 2**20:.1f}" for r in self.trajectory),
             f"workers: at most {self.max_workers_seen} seen, pool cap {cap}",
             f"wrong results: {len(self.wrong)}",
             *self.wrong[:10],
