@@ -31,7 +31,7 @@ import pydantic_monty
 from pydantic_monty import NOT_HANDLED, CollectString, MontyError
 
 from . import errors as e
-from .eager import run_eager
+from .eager import run_eager, thread_loop
 from .functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
 from .interface import to_plain
 from .prompts import hint
@@ -139,6 +139,9 @@ class Execution:
         self._last_failed: HostCall | None = None
         self._started = 0.0
         self._worker_pid: int | None = None
+        self._abort: BaseException | None = None
+        """A non-Exception BaseException a host function raised: re-raised to the caller."""
+        self._eager_loop: asyncio.AbstractEventLoop | None = None
         self._cancelled = False
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self.state = state
@@ -182,6 +185,8 @@ class Execution:
                     self.state.data = session.dump()
         except MontyError as exc:
             self.stdout = collector.output
+            if self._abort is not None:
+                raise self._abort from None
             error = self._classify(exc)
             if isinstance(exc, (pydantic_monty.MontyRuntimeError, pydantic_monty.MontySyntaxError)):
                 error.traceback = exc.display("traceback")
@@ -200,6 +205,8 @@ class Execution:
         self._cancelled = True
         for future in list(self._pending):
             future.cancel()
+        if self._eager_loop is not None and not self._eager_loop.is_closed():
+            self._eager_loop.call_soon_threadsafe(_cancel_all_tasks, self._eager_loop)
         if self._worker_pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._worker_pid, signal.SIGKILL)
@@ -254,6 +261,11 @@ class Execution:
                 result = self._await(result)
         except Exception as exc:
             return self._finish_call(record, started, None, exc)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
+            self._abort = self._abort or exc
+            record.error = exc
+            record.duration = time.perf_counter() - started
+            raise RuntimeError(f"the run was stopped: {fn.name} raised {type(exc).__name__}") from None
         return self._finish_call(record, started, result, None)
 
     async def _ainvoke(self, fn: HostFunction, args: tuple[Any, ...], sem: asyncio.Semaphore) -> Any:
@@ -270,6 +282,7 @@ class Execution:
         """Run a coroutine of a registered function to completion from this (feed)
         thread: on the caller's loop when there is one, else on this thread's own."""
         if self.host_loop is None:
+            self._eager_loop = thread_loop()
             return run_eager(coro)
         future = asyncio.run_coroutine_threadsafe(coro, self.host_loop)
         self._pending.add(future)
@@ -292,9 +305,20 @@ class Execution:
             raise TypeError("parallel_map needs at least one iterable of arguments")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"parallel_map: concurrency must be a positive int, got {concurrency!r}")
-        items = list(zip(*map(_iterable, iterables), strict=False))
+        # Never more items than the call budget has room for: the code must not make
+        # the host build millions of argument tuples (or threads) before the budget bites.
+        room = max(0, self.limits.max_host_calls - len(self.calls))
+        items = list(itertools.islice(zip(*map(_iterable, iterables), strict=False), room + 1))
+        if len(items) > room:
+            error = e.CallLimitError(
+                f"parallel_map over more items than the {self.limits.max_host_calls} calls a run may make",
+                hint=hint("call-limit"),
+            )
+            self._limit_hit = self._limit_hit or error
+            raise RuntimeError(error.message)
         if not items:
             return []
+        concurrency = min(concurrency, _MAX_FAN_OUT)
         try:
             return self._fan_out(target, items, concurrency)
         except Exception as exc:
@@ -368,7 +392,7 @@ class Execution:
                 hint=hint("time-limit"),
                 **kw,
             )
-        if etype == "MemoryError" and "limit exceeded" in message:
+        if etype == "MemoryError":  # the heap limit, or an allocation the worker refused
             cap = _LIMIT_BYTES.search(message)
             if cap and int(cap.group(1)) == lim.max_output_bytes != lim.max_memory:
                 return e.OutputLimitError(
@@ -445,11 +469,18 @@ _RANGE = re.compile(r"range\((-?\d+), (-?\d+)(?:, (-?\d+))?\)")
 _VIEW = re.compile(r"dict_(?:keys|values|items)\((\[.*\])\)", re.DOTALL)
 
 
+_MAX_FAN_OUT = 32
+"""Threads (or concurrent coroutines) one parallel_map may use, whatever the code asks."""
+_OPAQUE = re.compile(r"<[\w.]+ object(?: at 0x[0-9a-f]+)?>")
+
+
 def _iterable(value: Any) -> Any:
     """Monty 1.4.0 hands a `range` or dict view to the host as its repr string
     ('range(0, 5)', 'dict_keys([1])'); rebuild those so `parallel_map(f, range(n))`
     works. Any other string is iterated as a string, as in Python."""
     if isinstance(value, str):
+        if _OPAQUE.fullmatch(value):  # an iterator or generator, which Monty hands over as its repr
+            raise TypeError(f"parallel_map got {value}: pass a list, e.g. list(...)")
         if m := _RANGE.fullmatch(value):
             return range(*(int(g) for g in m.groups() if g is not None))
         if m := _VIEW.fullmatch(value):
@@ -458,6 +489,11 @@ def _iterable(value: Any) -> Any:
             except (ValueError, SyntaxError):
                 return value
     return value
+
+
+def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 def _gather_values(*values: Any) -> list[Any]:
@@ -480,7 +516,10 @@ def _location(exc: MontyError) -> dict[str, Any]:
     )
     if not frames:
         return {}
-    frame = frames[-1]
+    # The innermost frame of the user's code: frames of exec()/eval() strings have
+    # their own line numbers, which would point at the wrong line.
+    own = [f for f in frames if f.filename != "<string>"]
+    frame = (own or frames)[-1]
     out: dict[str, Any] = {"line": frame.line, "column": frame.column}
     if frame.end_line == frame.line:
         out["end_column"] = frame.end_column

@@ -18,12 +18,13 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["run_eager"]
+__all__ = ["run_eager", "thread_loop"]
 
 _local = threading.local()
 
 
-def _thread_loop() -> asyncio.AbstractEventLoop:
+def thread_loop() -> asyncio.AbstractEventLoop:
+    """The calling thread's private loop (made on first use)."""
     loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
     if loop is None or loop.is_closed():
         loop = asyncio.new_event_loop()
@@ -54,7 +55,7 @@ def run_eager(coro: Coroutine[Any, Any, Any]) -> Any:
     if asyncio.events._get_running_loop() is not None:  # pyright: ignore[reportPrivateUsage]
         coro.close()
         raise RuntimeError("run_eager cannot run on a thread whose event loop is running")
-    loop = _thread_loop()
+    loop = thread_loop()
     asyncio.events._set_running_loop(loop)  # pyright: ignore[reportPrivateUsage]
     try:
         yielded = coro.send(None)
@@ -62,4 +63,15 @@ def run_eager(coro: Coroutine[Any, Any, Any]) -> Any:
         return stop.value
     finally:
         asyncio.events._set_running_loop(None)  # pyright: ignore[reportPrivateUsage]
-    return loop.run_until_complete(_finish(coro, yielded))
+    try:
+        return loop.run_until_complete(_finish(coro, yielded))
+    except BaseException:
+        # Interrupted (KeyboardInterrupt, a cancelled run): leave no task behind on this
+        # thread's loop to resurface in the next run.
+        leftovers = asyncio.all_tasks(loop)
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        raise

@@ -152,7 +152,10 @@ def io_size(value: Any) -> int:
             total += len(k) + 4 + _SMALL
         else:
             return total
-    return len(pydantic_core.to_json(value, bytes_mode="base64", fallback=repr))
+    try:
+        return len(pydantic_core.to_json(value, bytes_mode="base64", fallback=repr))
+    except (ValueError, RecursionError) as exc:  # too deep, a frozenset key, a lone surrogate
+        raise ValueError(f"a value that cannot be measured as JSON: {exc}") from exc
 
 
 def _problem(loc: tuple[int | str, ...], prefix: str, err_msg: str, value: Any) -> str:
@@ -267,7 +270,9 @@ class NativeInterface:
             except ValidationError:
                 pass  # the detailed path names every problem
             else:
-                return validated if self._plain_inputs else to_plain(validated)
+                if self._plain_inputs:
+                    return validated
+                return self.validate_inputs(validated)  # converts, naming a value that cannot cross
         return self.validate_inputs(self.bind(args, kwargs))
 
     def validate_inputs(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,7 +287,13 @@ class NativeInterface:
                 tp = type_name(self.inputs[name][0])
                 problems += [f"{p} (expected {tp})" for p in _validation_problems(f"input {name!r}", exc)]
                 continue
-            plain[name] = validated if self._plain_inputs else to_plain(validated)
+            if self._plain_inputs:
+                plain[name] = validated
+                continue
+            try:
+                plain[name] = to_plain(validated)
+            except TypeError as exc:
+                problems.append(f"input {name!r}: {exc}")
         if problems:
             raise InputValidationError(_summary(problems), problems=problems)
         return plain

@@ -57,8 +57,8 @@ def prepare_source(source: str, registered: Collection[str]) -> str:
         return source
     try:
         tree = ast.parse(source)
-    except SyntaxError:
-        return source  # Monty reports the syntax error with its own position
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return source  # Monty reports the problem with its own position and limits
     lines = source.splitlines(keepends=True)
     statement_starts = {(n.lineno, n.col_offset) for n in ast.walk(tree) if isinstance(n, ast.stmt)}
     edits: list[tuple[int, int, str]] = []  # (line index, start byte, replacement of equal length)
