@@ -26,11 +26,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pydantic_monty
 
-__all__ = ["PoolSettings", "Runtime", "configure", "get_runtime", "shutdown"]
+__all__ = ["PoolSettings", "Runtime", "configure", "get_runtime", "shutdown", "worker_pids"]
 
 T = TypeVar("T")
 
@@ -154,6 +155,29 @@ def shutdown() -> None:
         old, _runtime = _runtime, None
     if old is not None:
         old.close()
+
+
+def worker_pids() -> list[int]:
+    """PIDs of this process's Monty worker processes (Linux /proc; empty elsewhere),
+    for diagnostics, tests and the soak benchmark."""
+    me = os.getpid()
+    pids: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return pids
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == me and "monty" in comm:
+            pids.append(int(entry.name))
+    return pids
 
 
 atexit.register(shutdown)

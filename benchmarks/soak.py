@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import queue
 import statistics
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import agent_tools as at
-from agent_tools.runtime import get_runtime
+from agent_tools.runtime import get_runtime, worker_pids
 
 
 def add(a: int, b: int) -> int:
@@ -83,19 +82,7 @@ def rss_bytes() -> int:
 
 
 def worker_count() -> int:
-    me = os.getpid()
-    count = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        count += ppid == me and "monty" in comm
-    return count
+    return len(worker_pids())
 
 
 @dataclass

@@ -1,31 +1,17 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import agent_tools as at
+from agent_tools.runtime import worker_pids
 
 
 def monty_workers() -> list[int]:
     """PIDs of this process's Monty worker processes."""
-    me = os.getpid()
-    pids: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if ppid == me and "monty" in comm:
-            pids.append(int(entry.name))
-    return pids
+    return worker_pids()
 
 
 def add(a: int, b: int) -> int:
