@@ -14,7 +14,6 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from agent_tools import CodeToolset
 from evals.cassette import CassetteError, RecordingModel, ReplayModel, cassette_path
 
 from .conftest import add
+from .loopback import serve_json
 
 OPENAI_CASSETTE = Path(__file__).parent / "cassettes" / "openai_run_code.json"
 
@@ -212,40 +212,13 @@ class LoopbackOpenAI:
             return 200, self.responses.pop(0)
 
 
-def _handler(server_state: LoopbackOpenAI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            status, payload = server_state.answer(self.path, json.loads(self.rfile.read(length) or b"{}"))
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep the test output quiet
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def loopback() -> Iterator[LoopbackOpenAI]:
     """The cassette served on a free loopback port; the server is always shut down afterwards."""
     state = LoopbackOpenAI(responses=json.loads(OPENAI_CASSETTE.read_text())["responses"])
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
+    with serve_json(state.answer) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        assert not thread.is_alive(), "the loopback server did not stop"
 
 
 async def test_a_cassette_through_the_real_openai_client(loopback: LoopbackOpenAI, tmp_path: Path) -> None:

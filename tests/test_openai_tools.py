@@ -15,7 +15,6 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest.mock import ANY
 
@@ -24,6 +23,8 @@ import pytest
 
 from agent_tools.code_tool import FatalToolError
 from agent_tools.openai_tools import CodeTool
+
+from .loopback import serve_json
 
 PRICES = {"apple": 10, "pear": 12}
 STOCK = {"apple": 3, "pear": 5}
@@ -75,41 +76,13 @@ class FakeOpenAI:
             return 500, {"error": {"message": f"script step failed: {error!r}", "type": "test"}}
 
 
-def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
-            status, payload = fake.answer(self.path, body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep the test output quiet
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
     """A scripted OpenAI-compatible server on a free loopback port, stopped afterwards."""
     state = FakeOpenAI()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
+    with serve_json(state.answer) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        assert not thread.is_alive(), "the fake OpenAI server did not stop"
 
 
 def client(fake: FakeOpenAI) -> openai.OpenAI:
