@@ -9,11 +9,10 @@ from __future__ import annotations
 import typer
 
 from . import chat, run_cmd
+from .status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
 
 __all__ = ["EXIT_BAD_USAGE", "EXIT_CODE_FAILED", "app", "main"]
 
-EXIT_CODE_FAILED = 1
-EXIT_BAD_USAGE = 2
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Run model-written Python in the Monty sandbox."

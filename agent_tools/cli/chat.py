@@ -25,6 +25,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from .status import EXIT_BAD_USAGE
 from .tools import ToolsError, load_tools
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["build_model", "chat"]
 
-_EXIT_BAD_USAGE = 2  # as `agent_tools.cli.EXIT_BAD_USAGE` (not imported: that module imports this one)
 _MAX_RETRIES = 3
 _DEMO_TOOLS = "agent_tools.demo:FUNCTIONS"
 
@@ -112,7 +112,7 @@ def chat(
         toolset = CodeToolset(watch_calls(functions, display), max_retries=_MAX_RETRIES)
     except (UsageProblem, ToolsError, TypeError, ValueError) as exc:
         typer.echo(f"agent-tools chat: {exc}", err=True)
-        raise typer.Exit(_EXIT_BAD_USAGE) from None
+        raise typer.Exit(EXIT_BAD_USAGE) from None
     pydantic_ai.BANNER_ENABLED = False  # pydantic-ai's first-run banner would land mid-conversation
     agent = Agent(chat_model, output_type=str, toolsets=[toolset], instructions=toolset.instructions_text)
     chat_session = ChatSession(agent, toolset, display)

@@ -27,12 +27,11 @@ from ..errors import SandboxError, short_repr
 from ..record import HostCall, RunRecord
 from ..template import orchestrator_from_str
 from ..template import run as run_template
+from .status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
 from .tools import ToolsError, load_tools
 
 __all__ = ["UsageError", "parse_inputs", "record_to_json", "run"]
 
-_EXIT_CODE_FAILED = 1  # the same values as agent_tools.cli.EXIT_*, which imports this module
-_EXIT_BAD_USAGE = 2
 DEMO_TOOLS = "agent_tools.demo:FUNCTIONS"
 
 
@@ -195,7 +194,7 @@ def _fail_usage(message: str) -> typer.Exit:
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         Text(f"agent-tools run: {message}", style="red")
     )
-    return typer.Exit(_EXIT_BAD_USAGE)
+    return typer.Exit(EXIT_BAD_USAGE)
 
 
 # ---------------------------------------------------------------------------
@@ -263,7 +262,7 @@ def run(
             _print_json(record_to_json(error.record, error))
         else:
             _print_failure(Console(stderr=True, highlight=False), error)
-        raise typer.Exit(_EXIT_CODE_FAILED) from None
+        raise typer.Exit(EXIT_CODE_FAILED) from None
     if json_output:
         _print_json(record_to_json(record))
     else:
