@@ -6,15 +6,17 @@ suspension count leaks from one run into the next) and replaces a crashed
 worker by itself.
 
 Why the sync pool and not `AsyncMonty`: with pydantic-monty 1.4.0, a process
-that used an `AsyncMonty` pool aborts at exit (SIGABRT, status 134) in about half
-of the runs after a feed hit its time limit; the sync pool never did in our
-measurements (see tests/test_runtime.py). A sync feed blocks its thread with the
+that used an `AsyncMonty` pool aborted at exit (SIGABRT, status 134) in 5 of 16
+runs after a feed hit its time limit; the sync pool did in 0 of 43 (measured by
+hand; tests/test_runtime.py checks that our exit status survives timeouts and
+memory errors). A sync feed blocks its thread with the
 GIL released, so async callers run it on a thread of `executor()` and
 concurrency comes from several threads each holding one worker.
 
 Async registered functions run on an event loop: the caller's loop for
-`await template.aio(...)`, otherwise a private background loop (`host_loop()`),
-which is also what lets the sync API work inside a running event loop.
+`await template.aio(...)`; for sync calls, the calling thread's own loop (see
+`eager.py`), or a private background loop (`host_loop()`) when the calling thread
+already runs a loop, which is what lets the sync API work inside one.
 """
 
 from __future__ import annotations
