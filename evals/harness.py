@@ -58,23 +58,18 @@ class RunOptions:
 @dataclass
 class _Meter:
     host_calls: int = 0
-    host_seconds: float = 0.0
     sandbox_seconds: float = 0.0
     run_code_retries: int = 0
 
 
 def _metered(func: Callable[..., Any], meter: _Meter) -> Callable[..., Any]:
-    """`func` counting its calls and time into `meter`; name, docstring and
-    signature are kept, since they are what the model reads."""
+    """`func` counting its calls into `meter`; name, docstring and signature are
+    kept, since they are what the model reads."""
 
     @functools.wraps(func)
     def counted(*args: Any, **kwargs: Any) -> Any:
         meter.host_calls += 1
-        started = time.perf_counter()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            meter.host_seconds += time.perf_counter() - started
+        return func(*args, **kwargs)
 
     return counted
 
