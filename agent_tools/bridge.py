@@ -20,6 +20,7 @@ import itertools
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ import pydantic_monty
 from pydantic_monty import NOT_HANDLED, CollectString, MontyError
 
 from . import errors as e
+from .affinity import Colocation, Pin
 from .eager import run_eager, thread_loop
 from .functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
 from .interface import to_plain
@@ -145,6 +147,9 @@ class Execution:
         self._cancelled = False
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self.state = state
+        self._colocation: Colocation | None = None
+        self._pin: Pin | None = None
+        self._pin_tried = False
 
     # -- running ---------------------------------------------------------------
 
@@ -157,6 +162,7 @@ class Execution:
             lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
             lookup[GATHER_BUILTIN] = _gather_values
         collector = CollectString(max_bytes=self.limits.max_output_bytes)
+        self._colocation = runtime.colocation
         self._started = time.perf_counter()
         try:
             with runtime.checkout(**plan.checkout_options) as session:
@@ -192,6 +198,8 @@ class Execution:
                 error.traceback = exc.display("traceback")
                 error.frames = [frame.dict() for frame in exc.traceback()]
             raise error from (error.__cause__ or _cause(exc))
+        finally:
+            self._unpin()
         self.stdout = collector.output
         if self._limit_hit is not None:  # the code caught our limit error and went on
             raise self._limit_hit
@@ -203,6 +211,7 @@ class Execution:
         the pool then replaces. A sync host function already running cannot be
         interrupted; its result is dropped."""
         self._cancelled = True
+        self._unpin()
         for future in list(self._pending):
             future.cancel()
         if self._eager_loop is not None and not self._eager_loop.is_closed():
@@ -212,6 +221,28 @@ class Execution:
                 os.kill(self._worker_pid, signal.SIGKILL)
 
     # -- host calls ------------------------------------------------------------
+
+    def _host_side(self) -> Pin | None:
+        """Entering host code from a callback. With colocation on, the first call
+        pins this run to one CPU; later ones unpin the feeding thread while host code
+        runs (so threads it starts keep the normal mask). Returns the pin to re-hold
+        when the callback returns, or None (not colocated, or not the feeding thread)."""
+        pin = self._pin
+        if pin is None:
+            if self._colocation is None or self._pin_tried:
+                return None
+            self._pin_tried = True
+            self._pin = self._colocation.pin(self._worker_pid)
+            return self._pin
+        if threading.get_native_id() != pin.feeder:
+            return None
+        pin.let_go()
+        return pin
+
+    def _unpin(self) -> None:
+        pin = self._pin
+        if pin is not None and self._colocation is not None:
+            self._colocation.unpin(pin)
 
     def _bind(self, fn: HostFunction) -> Callable[..., Any]:
         invoke = self._invoke
@@ -253,20 +284,25 @@ class Execution:
         return result
 
     def _invoke(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        record = self._start_call(fn, args, kwargs)
-        started = time.perf_counter()
+        pin = self._host_side() if self._colocation is not None else None
         try:
-            result = fn.call(*args, **kwargs)
-            if fn.is_async:
-                result = self._await(result)
-        except Exception as exc:
-            return self._finish_call(record, started, None, exc)
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
-            self._abort = self._abort or exc
-            record.error = exc
-            record.duration = time.perf_counter() - started
-            raise RuntimeError(f"the run was stopped: {fn.name} raised {type(exc).__name__}") from None
-        return self._finish_call(record, started, result, None)
+            record = self._start_call(fn, args, kwargs)
+            started = time.perf_counter()
+            try:
+                result = fn.call(*args, **kwargs)
+                if fn.is_async:
+                    result = self._await(result)
+            except Exception as exc:
+                return self._finish_call(record, started, None, exc)
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
+                self._abort = self._abort or exc
+                record.error = exc
+                record.duration = time.perf_counter() - started
+                raise RuntimeError(f"the run was stopped: {fn.name} raised {type(exc).__name__}") from None
+            return self._finish_call(record, started, result, None)
+        finally:
+            if pin is not None:
+                pin.hold()
 
     async def _ainvoke(self, fn: HostFunction, args: tuple[Any, ...], sem: asyncio.Semaphore) -> Any:
         async with sem:
@@ -294,6 +330,14 @@ class Execution:
             self._pending.discard(future)
 
     def _parallel_map(self, fn: Any, *iterables: Any, concurrency: int = 8) -> list[Any]:
+        pin = self._host_side() if self._colocation is not None else None
+        try:
+            return self._map(fn, iterables, concurrency)
+        finally:
+            if pin is not None:
+                pin.hold()
+
+    def _map(self, fn: Any, iterables: tuple[Any, ...], concurrency: int) -> list[Any]:
         name = fn if isinstance(fn, str) else getattr(fn, "__name__", repr(fn))
         target = self.functions.get(name)
         if target is None:

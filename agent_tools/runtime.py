@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 
 import pydantic_monty
 
+from .affinity import Colocation, supported
+
 __all__ = ["PoolSettings", "Runtime", "configure", "get_runtime", "shutdown", "worker_pids"]
 
 T = TypeVar("T")
@@ -43,18 +45,25 @@ class PoolSettings:
     """How many Monty workers the process may run.
 
     `max_workers` defaults to the CPU count (env `AGENT_TOOLS_MAX_WORKERS`);
-    runs beyond it wait for a free worker.
+    runs beyond it wait for a free worker. `colocate` (env `AGENT_TOOLS_COLOCATE=1`)
+    pins a run that calls registered functions to one CPU (see `affinity.py`).
     """
 
     max_workers: int | None = None
     min_workers: int = 1
     max_threads: int = 64
+    colocate: bool | None = None
 
     def resolved_max_workers(self) -> int:
         if self.max_workers is not None:
             return self.max_workers
         env = os.environ.get("AGENT_TOOLS_MAX_WORKERS")
         return int(env) if env else (os.cpu_count() or 2)
+
+    def resolved_colocate(self) -> bool:
+        if self.colocate is not None:
+            return self.colocate
+        return os.environ.get("AGENT_TOOLS_COLOCATE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class Runtime:
@@ -67,6 +76,8 @@ class Runtime:
         self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        self.colocation = Colocation() if self.settings.resolved_colocate() and supported() else None
+        """Set when runs pin their host-call round trips to one CPU; None when off."""
 
     @property
     def pool(self) -> pydantic_monty.Monty:
@@ -141,11 +152,20 @@ def get_runtime() -> Runtime:
     return _runtime
 
 
-def configure(*, max_workers: int | None = None, min_workers: int = 1, max_threads: int = 64) -> None:
-    """Set the pool size. Closes the current pool, if any; the next run starts a new one."""
+def configure(
+    *,
+    max_workers: int | None = None,
+    min_workers: int = 1,
+    max_threads: int = 64,
+    colocate: bool | None = None,
+) -> None:
+    """Set the pool size, and whether runs are colocated on one CPU (off unless
+    `colocate=True` or `AGENT_TOOLS_COLOCATE=1`; Linux only). Closes the current
+    pool, if any; the next run starts a new one."""
     global _runtime
+    settings = PoolSettings(max_workers, min_workers, max_threads, colocate)
     with _runtime_lock:
-        old, _runtime = _runtime, Runtime(PoolSettings(max_workers, min_workers, max_threads))
+        old, _runtime = _runtime, Runtime(settings)
     if old is not None:
         old.close()
 

@@ -1,0 +1,112 @@
+"""Colocation (opt-in): a run's host-call round trips pinned to one CPU, and every
+mask put back afterwards."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import agent_tools as at
+from agent_tools import runtime as rt
+from agent_tools.runtime import worker_pids
+
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2,
+    reason="CPU pinning is Linux-only and means nothing with one CPU",
+)
+
+LOOP = "t = 0\nfor i in range(n):\n    t = probe(t, i)\nt"
+
+
+def all_masks() -> dict[int, set[int]]:
+    """Every thread of this process and of its Monty workers, with its CPU mask."""
+    masks: dict[int, set[int]] = {}
+    for pid in [os.getpid(), *worker_pids()]:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                masks[int(tid)] = os.sched_getaffinity(int(tid))
+            except OSError:
+                continue
+    return masks
+
+
+@pytest.fixture
+def colocated() -> Iterator[None]:
+    at.configure(colocate=True)
+    yield
+    at.configure()
+
+
+def test_off_by_default_and_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGENT_TOOLS_COLOCATE", raising=False)
+    assert rt.Runtime().colocation is None
+    monkeypatch.setenv("AGENT_TOOLS_COLOCATE", "1")
+    assert rt.Runtime().colocation is not None
+    assert rt.Runtime(rt.PoolSettings(colocate=False)).colocation is None
+
+
+def test_pins_the_round_trip_but_never_the_host_code(colocated: None) -> None:
+    full = os.sched_getaffinity(0)
+    seen: list[tuple[set[int], set[int], set[int]]] = []
+
+    def probe(t: int, i: int) -> int:
+        worker = [os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{worker_pids()[0]}/task")]
+        spawned: list[set[int]] = []
+        thread = threading.Thread(target=lambda: spawned.append(os.sched_getaffinity(0)))
+        thread.start()
+        thread.join()
+        seen.append((os.sched_getaffinity(0), spawned[0], set().union(*worker)))
+        return t + i
+
+    at.configure(colocate=True, max_workers=1)
+    template = at.orchestrator_from_str(LOOP, inputs={"n": int}, output=int, tasks=[probe])
+    assert template(n=5) == 10
+    # Host code always runs with the thread's own mask, and threads it starts inherit that.
+    assert all(own == full and spawned == full for own, spawned, _ in seen)
+    # From the second call on, the worker is pinned to a single CPU.
+    assert all(len(worker) == 1 for _, _, worker in seen[1:])
+    assert all(mask == full for mask in all_masks().values())
+
+
+def test_one_pinned_run_at_a_time_and_all_results_right(colocated: None) -> None:
+    def probe(t: int, i: int) -> int:
+        return t + i
+
+    template = at.orchestrator_from_str(LOOP, inputs={"n": int}, output=int, tasks=[probe])
+    full = os.sched_getaffinity(0)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda n: template(n=n), range(100, 140)))
+    assert results == [sum(range(n)) for n in range(100, 140)]
+    assert all(mask == full for mask in all_masks().values())
+    colocation = rt.get_runtime().colocation
+    assert colocation is not None
+    pin = colocation.pin(worker_pids()[0])  # the slot was given back
+    assert pin is not None
+    colocation.unpin(pin)
+
+
+def test_masks_restored_after_a_wall_clock_timeout_and_errors(colocated: None) -> None:
+    release = threading.Event()
+
+    def probe(t: int, i: int) -> int:
+        if i == 3:
+            release.wait(5)
+        if i == 2 and t < 0:
+            raise ValueError("never")
+        return t + i
+
+    full = os.sched_getaffinity(0)
+    slow = at.orchestrator_from_str(LOOP, inputs={"n": int}, output=int, tasks=[probe])
+    with pytest.raises(at.TimeLimitError):
+        slow.override(timeout=0.5)(n=10)
+    release.set()
+    failing = at.orchestrator_from_str("probe(1, 2)\n1 / 0", inputs={}, output=int, tasks=[probe])
+    with pytest.raises(at.SandboxRuntimeError):
+        failing()
+    assert slow(n=3) == 3
+    assert all(mask == full for mask in all_masks().values())
