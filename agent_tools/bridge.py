@@ -142,7 +142,8 @@ class Execution:
         self._started = 0.0
         self._worker_pid: int | None = None
         self._abort: BaseException | None = None
-        """A non-Exception BaseException a host function raised: re-raised to the caller."""
+        """Set when a host function raised a BaseException that is not an Exception:
+        what the run raises (see `_stop`), whether or not the code caught it."""
         self._eager_loop: asyncio.AbstractEventLoop | None = None
         self._cancelled = False
         self._pending: set[concurrent.futures.Future[Any]] = set()
@@ -192,7 +193,11 @@ class Execution:
         except MontyError as exc:
             self.stdout = collector.output
             if self._abort is not None:
-                raise self._abort from None
+                if isinstance(self._abort, e.SandboxError):
+                    self._abort.source = self.source
+                    for key, value in _location(exc).items():
+                        setattr(self._abort, key, value)
+                raise self._abort from self._abort.__cause__
             error = self._classify(exc)
             if isinstance(exc, (pydantic_monty.MontyRuntimeError, pydantic_monty.MontySyntaxError)):
                 error.traceback = exc.display("traceback")
@@ -201,6 +206,10 @@ class Execution:
         finally:
             self._unpin()
         self.stdout = collector.output
+        if self._abort is not None:  # the code caught the stop and went on
+            if isinstance(self._abort, e.SandboxError):
+                self._abort.source = self.source
+            raise self._abort from self._abort.__cause__
         if self._limit_hit is not None:  # the code caught our limit error and went on
             raise self._limit_hit
         return value
@@ -256,6 +265,8 @@ class Execution:
     def _start_call(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> HostCall:
         if self._cancelled:
             raise RuntimeError("the run was cancelled: timeout exceeded")
+        if self._abort is not None:
+            raise RuntimeError("the run was stopped: an earlier host call raised a BaseException")
         if next(self._counter) >= self.limits.max_host_calls:
             error = e.CallLimitError(
                 f"the code made more than {self.limits.max_host_calls} calls to registered functions "
@@ -274,8 +285,9 @@ class Execution:
         if error is None:
             try:
                 result = to_plain(result)
-            except TypeError as exc:
+            except Exception as exc:  # a model whose serializer fails, a container that cannot iterate
                 error = TypeError(f"{record.function} returned a value the sandbox cannot hold: {exc}")
+                error.__cause__ = exc
         if error is not None:
             record.error = error
             self._last_failed = record
@@ -291,14 +303,13 @@ class Execution:
             try:
                 result = fn.call(*args, **kwargs)
                 if fn.is_async:
-                    result = self._await(result)
+                    result = self._await(self._guard(result))
+            except _Stopped as stopped:
+                raise self._stop(record, started, stopped.original) from None
             except Exception as exc:
                 return self._finish_call(record, started, None, exc)
             except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
-                self._abort = self._abort or exc
-                record.error = exc
-                record.duration = time.perf_counter() - started
-                raise RuntimeError(f"the run was stopped: {fn.name} raised {type(exc).__name__}") from None
+                raise self._stop(record, started, exc) from None
             return self._finish_call(record, started, result, None)
         finally:
             if pin is not None:
@@ -312,8 +323,53 @@ class Execution:
                 result = await fn.call(*args)
             except Exception as exc:
                 return self._finish_call(record, started, None, exc)
+            except asyncio.CancelledError:
+                if self._cancelled:  # the run's own cancellation
+                    raise
+                raise self._stop(record, started, asyncio.CancelledError()) from None
+            except BaseException as exc:
+                raise self._stop(record, started, exc) from None
             return self._finish_call(record, started, result, None)
 
+    async def _guard(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Await a registered function's coroutine, turning a BaseException that is
+        not an Exception into `_Stopped`, so asyncio treats it as an ordinary error
+        (it would re-raise KeyboardInterrupt out of the event loop)."""
+        try:
+            return await coro
+        except Exception:
+            raise
+        except asyncio.CancelledError:
+            if self._cancelled:
+                raise
+            raise _Stopped(asyncio.CancelledError()) from None
+        except BaseException as exc:
+            raise _Stopped(exc) from None
+
+    def _stop(self, record: HostCall, started: float, exc: BaseException) -> RuntimeError:
+        """A host function raised a BaseException that is not an Exception: the run
+        stops, even if the code catches what it sees. KeyboardInterrupt and SystemExit
+        are the host's own signals to stop, so the caller gets them as they were;
+        anything else (GeneratorExit, a stray CancelledError, a custom BaseException)
+        is a fault of the function and becomes a HostFunctionError."""
+        record.error = exc
+        record.duration = time.perf_counter() - started
+        self.host_time += record.duration
+        if self._abort is None:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                self._abort = exc
+            else:
+                error = e.HostFunctionError(
+                    f"{e.format_call(record.function, record.args, record.kwargs)} raised "
+                    f"{type(exc).__name__}{f': {exc}' if str(exc) else ''} "
+                    "(a BaseException, not an Exception: the run was stopped)",
+                    function=record.function,
+                    args=record.args,
+                    kwargs=record.kwargs,
+                )
+                error.__cause__ = exc
+                self._abort = error
+        return RuntimeError(f"the run was stopped: {record.function} raised {type(exc).__name__}")
     def _await(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run a coroutine of a registered function to completion from this (feed)
         thread: on the caller's loop when there is one, else on this thread's own."""
@@ -511,6 +567,14 @@ class Execution:
 
 _RANGE = re.compile(r"range\((-?\d+), (-?\d+)(?:, (-?\d+))?\)")
 _VIEW = re.compile(r"dict_(?:keys|values|items)\((\[.*\])\)", re.DOTALL)
+
+
+class _Stopped(RuntimeError):
+    """Carries a BaseException out of an async registered function (see `_guard`)."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(f"stopped by {type(original).__name__}")
+        self.original = original
 
 
 _MAX_FAN_OUT = 32

@@ -93,6 +93,16 @@ def _adapter(tp: Any, where: str) -> TypeAdapter[Any]:
 _LEAVES = (bool, int, float, str, bytes, datetime.date, datetime.time, datetime.timedelta, decimal.Decimal)
 
 
+def _check_encodable(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TypeError(
+            f"a str with a lone surrogate ({text[exc.start]!r} at position {exc.start}) cannot cross "
+            "into the sandbox, which holds only valid UTF-8"
+        ) from None
+
+
 def to_plain(value: Any) -> Any:
     """Turn a host value into plain data Monty can hold: models and dataclasses become
     dicts, containers are converted element-wise. Anything else (an arbitrary object, a
@@ -104,6 +114,10 @@ def to_plain(value: Any) -> Any:
 
 
 def _to_plain(value: Any) -> Any:
+    if type(value) is str:
+        if not value.isascii():  # O(1): CPython keeps the flag
+            _check_encodable(value)
+        return value
     if value is None or isinstance(value, _LEAVES):
         return value
     if isinstance(value, BaseModel):

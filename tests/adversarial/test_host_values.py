@@ -11,6 +11,7 @@ import math
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,11 @@ pytestmark = pytest.mark.usefixtures("healthy")
 RTE = at.SandboxRuntimeError
 HFE = at.HostFunctionError
 
-BASE_EXCEPTION = (
-    "BUG: a registered function raising a BaseException that is not an Exception (KeyboardInterrupt, "
-    "SystemExit, GeneratorExit, asyncio.CancelledError, a custom one) passes through "
-    "bridge._invoke's `except Exception` into Monty: it is reported as SandboxRuntimeError (an error "
-    "in the code) instead of HostFunctionError, the HostCall records no error, and the code can catch it"
-)
+BASE_EXCEPTIONS = """A registered function raising a BaseException that is not an Exception stops
+the run whatever the code does with it. KeyboardInterrupt and SystemExit are the
+host's own signals to stop, so the caller gets them as raised (an agent loop's
+`except Exception` must not swallow Ctrl-C); any other (GeneratorExit, a stray
+CancelledError, a custom one) is a fault of the function: HostFunctionError."""
 
 
 class Opaque:
@@ -124,6 +124,7 @@ big_int = _value(10**10000)
 million_digits = _value(lambda: 10**1_000_000)
 non_utf8 = _value(b"\xff\xfe\x00")
 lone_surrogate = _value("\ud800")
+nested_surrogate = _value(lambda: {"k": ["fine", "caf\u00e9 \udfff"]})
 frozenset_keys = _value(lambda: {frozenset({1}): "v", (1, 2): "t"})
 bad_model = _value(lambda: BadModel(x=1))
 a_date = _value(datetime.date(2024, 1, 2))
@@ -182,6 +183,25 @@ def _sync_in_a_process(case: Case, ctx: Context) -> Outcome:
     """Async BaseExceptions leave tasks behind on the thread's event loop; finalising
     them later has crashed pytest itself, so these run in a process of their own."""
     return _in_a_process(SYNC_SCRIPT.replace("CODE", repr(case.code)))
+
+
+def _the_original(arg: object) -> Callable[[Outcome, Context], None]:
+    def check(outcome: Outcome, ctx: Context) -> None:
+        assert outcome.error is not None and outcome.error.args == (arg,), outcome.describe()
+
+    return check
+
+
+_after_calls: list[int] = []
+
+
+def add_after() -> int:
+    _after_calls.append(1)
+    return 1
+
+
+def _no_call_after_the_stop(outcome: Outcome, ctx: Context) -> None:
+    assert not _after_calls, "a registered function ran after the run was stopped"
 
 
 def _call_records_the_error(outcome: Outcome, ctx: Context) -> None:
@@ -298,6 +318,28 @@ RAISING = [
         tasks=(raise_custom,),
         result="Exception",
     ),
+    # See BASE_EXCEPTIONS.
+    Case(
+        "raises_keyboard_interrupt",
+        "raise_keyboard_interrupt()",
+        KeyboardInterrupt,
+        tasks=(raise_keyboard_interrupt,),
+        check=_the_original("from a registered function"),
+    ),
+    Case(
+        "raises_system_exit",
+        "raise_system_exit()",
+        SystemExit,
+        tasks=(raise_system_exit,),
+        check=_the_original(3),
+    ),
+    Case(
+        "raises_keyboard_interrupt_caught_by_the_code",
+        "try:\n    raise_keyboard_interrupt()\nexcept BaseException:\n    pass\nadd_after()",
+        KeyboardInterrupt,
+        tasks=(raise_keyboard_interrupt, add_after),
+        check=_no_call_after_the_stop,
+    ),
     *(
         Case(
             f"raises_{fn.__name__.removeprefix('raise_')}",
@@ -305,45 +347,47 @@ RAISING = [
             HFE,
             tasks=(fn,),
             check=_call_records_the_error,
-            bug=BASE_EXCEPTION,
         )
-        for fn in (raise_keyboard_interrupt, raise_system_exit, raise_generator_exit, raise_custom_base)
+        for fn in (raise_generator_exit, raise_custom_base)
+    ),
+    Case(
+        "raises_custom_base_caught_by_the_code",
+        "try:\n    raise_custom_base()\nexcept BaseException:\n    pass\n'went on'",
+        HFE,
+        tasks=(raise_custom_base,),
+        check=_call_records_the_error,
     ),
     Case(
         "raises_system_exit_in_parallel_map",
         "parallel_map(exit_on_two, range(4))",
-        HFE,
+        SystemExit,
         tasks=(exit_on_two,),
-        bug=BASE_EXCEPTION,
+        check=_the_original(4),
     ),
     Case(
         "raises_cancelled_error_async",
         "acancelled(1)",
         scenario=_sync_in_a_process,
         result={"first": "HostFunctionError", "followups": [7, 7, 7]},
-        bug=BASE_EXCEPTION,
     ),
+    # An async KeyboardInterrupt must not escape through the thread's event loop and
+    # leave tasks behind to resurface in the next runs.
     Case(
         "raises_keyboard_interrupt_async_fan_out",
         "parallel_map(aboom, [1, 2])",
         scenario=_sync_in_a_process,
-        result={"first": "HostFunctionError", "followups": [7, 7, 7]},
-        bug=(
-            BASE_EXCEPTION + ". Worse, on the sync API the KeyboardInterrupt escapes the calling thread's "
-            "private event loop (eager.run_eager) with the other items' tasks still scheduled on it, "
-            "so the next two runs of a harmless async function on that thread fail with the stale "
-            "'KeyboardInterrupt: async, after a wait'"
-        ),
+        result={"first": "KeyboardInterrupt", "followups": [7, 7, 7]},
+    ),
+    Case(
+        "raises_keyboard_interrupt_async",
+        "aboom(1)",
+        scenario=_sync_in_a_process,
+        result={"first": "KeyboardInterrupt", "followups": [7, 7, 7]},
     ),
     Case(
         "raises_keyboard_interrupt_async_aio",
         scenario=_aio_in_a_process,
-        result={"first": "HostFunctionError", "second": 2},
-        bug=(
-            "BUG: with `await template.aio()`, an async registered function raising KeyboardInterrupt "
-            "runs on the caller's loop, so asyncio re-raises it out of the caller's asyncio.run(): aio() "
-            "raises CancelledError (not a SandboxError) and the host program dies with KeyboardInterrupt"
-        ),
+        result={"first": "KeyboardInterrupt", "second": 2},
     ),
 ]
 
@@ -403,22 +447,21 @@ UNHOLDABLE = [
         "lone_surrogate()",
         HFE,
         tasks=(lone_surrogate,),
-        bug=(
-            "BUG (wrong kind): a registered function returning a str with a lone surrogate ('\\ud800') "
-            "fails in Monty's conversion after bridge._finish_call accepted it, and is reported as "
-            "SandboxRuntimeError ValueError (an error in the code) with no error on the HostCall"
-        ),
+        check=_call_records_the_error,
+    ),
+    Case(
+        "returns_lone_surrogate_nested",
+        "nested_surrogate()",
+        HFE,
+        tasks=(nested_surrogate,),
+        check=_call_records_the_error,
     ),
     Case(
         "returns_model_that_fails_to_dump",
         "bad_model()",
         HFE,
         tasks=(bad_model,),
-        bug=(
-            "BUG (wrong kind): bridge._finish_call catches only TypeError from to_plain(); a model whose "
-            "serializer raises ValueError (or a container whose __iter__ raises) is reported as "
-            "SandboxRuntimeError, an error in the code"
-        ),
+        check=_call_records_the_error,
     ),
 ]
 
