@@ -38,13 +38,14 @@ from .functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
 from .interface import to_plain
 from .prompts import hint
 from .record import HostCall
-from .runtime import Runtime
+from .runtime import MAX_NESTING, Runtime, nesting
 from .source import GATHER_BUILTIN
 from .state import SessionState
 
 __all__ = ["Execution", "Limits", "Plan"]
 
 _NAME_ERROR = re.compile(r"name '([^']+)' is not defined")
+_MAP_UNKNOWN = re.compile(r"(?:parallel_map|flyte_map): '([^']*)' is not a registered function")
 _LIMIT_BYTES = re.compile(r"> (\d+) bytes")
 
 
@@ -109,6 +110,22 @@ class Plan:
         return not self._words.isdisjoint({PARALLEL_MAP, FLYTE_MAP, GATHER_BUILTIN})
 
     @cached_property
+    def repr_like_literals(self) -> frozenset[str]:
+        """String literals in the code that read like the repr Monty hands over for a
+        range or a dict view: passed to parallel_map, they stay strings."""
+        try:
+            tree = ast.parse(self.code)
+        except (SyntaxError, ValueError):
+            return frozenset()
+        return frozenset(
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and (_RANGE.fullmatch(node.value) or _VIEW.fullmatch(node.value))
+        )
+
+    @cached_property
     def _words(self) -> frozenset[str]:
         return frozenset(_WORD.findall(self.code))
 
@@ -151,6 +168,8 @@ class Execution:
         self._colocation: Colocation | None = None
         self._pin: Pin | None = None
         self._pin_tried = False
+        self.depth = nesting.get()
+        """How deep this run is nested in registered functions of other runs."""
 
     # -- running ---------------------------------------------------------------
 
@@ -164,9 +183,15 @@ class Execution:
             lookup[GATHER_BUILTIN] = _gather_values
         collector = CollectString(max_bytes=self.limits.max_output_bytes)
         self._colocation = runtime.colocation
+        if self.depth > MAX_NESTING:
+            raise e.ResourceLimitError(
+                f"templates nested more than {MAX_NESTING} deep: a registered function started a "
+                f"template whose registered function started another, {self.depth} levels in all",
+                source=self.source,
+            )
         self._started = time.perf_counter()
         try:
-            with runtime.checkout(**plan.checkout_options) as session:
+            with runtime.checkout(self.depth, **plan.checkout_options) as session:
                 self._worker_pid = session.worker_pid
                 if self._cancelled:
                     raise e.TimeLimitError("the run was cancelled before it started", source=self.source)
@@ -300,6 +325,7 @@ class Execution:
         try:
             record = self._start_call(fn, args, kwargs)
             started = time.perf_counter()
+            token = nesting.set(self.depth + 1)  # a template the function runs is nested
             try:
                 result = fn.call(*args, **kwargs)
                 if fn.is_async:
@@ -310,6 +336,8 @@ class Execution:
                 return self._finish_call(record, started, None, exc)
             except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
                 raise self._stop(record, started, exc) from None
+            finally:
+                nesting.reset(token)
             return self._finish_call(record, started, result, None)
         finally:
             if pin is not None:
@@ -319,6 +347,7 @@ class Execution:
         async with sem:
             record = self._start_call(fn, args, {})
             started = time.perf_counter()
+            nesting.set(self.depth + 1)  # this task's own context
             try:
                 result = await fn.call(*args)
             except Exception as exc:
@@ -370,6 +399,7 @@ class Execution:
                 error.__cause__ = exc
                 self._abort = error
         return RuntimeError(f"the run was stopped: {record.function} raised {type(exc).__name__}")
+
     def _await(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run a coroutine of a registered function to completion from this (feed)
         thread: on the caller's loop when there is one, else on this thread's own."""
@@ -408,7 +438,9 @@ class Execution:
         # Never more items than the call budget has room for: the code must not make
         # the host build millions of argument tuples (or threads) before the budget bites.
         room = max(0, self.limits.max_host_calls - len(self.calls))
-        items = list(itertools.islice(zip(*map(_iterable, iterables), strict=False), room + 1))
+        literals = self.plan.repr_like_literals
+        rebuilt = [_iterable(it, literals) for it in iterables]
+        items = list(itertools.islice(zip(*rebuilt, strict=False), room + 1))
         if len(items) > room:
             error = e.CallLimitError(
                 f"parallel_map over more items than the {self.limits.max_host_calls} calls a run may make",
@@ -521,6 +553,8 @@ class Execution:
             )
             error.__cause__ = failed.error
             return error
+        if etype == "NameError" and (m := _MAP_UNKNOWN.match(message)):
+            return self._unknown_function(m.group(1), text, kw)
         if etype == "NameError" and (m := _NAME_ERROR.search(message)):
             return self._name_error(m.group(1), text, kw)
         if etype == "NotImplementedError" and "does not yet support" in message:
@@ -542,20 +576,23 @@ class Execution:
             re.search(rf"\b{re.escape(name)}\b", text) for name in (failed.function, PARALLEL_MAP, FLYTE_MAP)
         )
 
-    def _name_error(self, name: str, text: str, kw: dict[str, Any]) -> e.SandboxError:
+    def _unknown_function(self, name: str, text: str, kw: dict[str, Any]) -> e.SandboxError:
         available = sorted(self.functions)
-        registered = ", ".join(available) or "none"
+        return e.UnknownFunctionError(
+            f"{name!r} is not a registered function (registered: {', '.join(available) or 'none'})",
+            name=name,
+            available=available,
+            exc_type="NameError",
+            exc_message=text,
+            hint=hint("unknown-function"),
+            **kw,
+        )
+
+    def _name_error(self, name: str, text: str, kw: dict[str, Any]) -> e.SandboxError:
+        registered = ", ".join(sorted(self.functions)) or "none"
         line = _source_line(self.source, kw.get("line"))
         if re.search(rf"\b{re.escape(name)}\s*\(", line):
-            return e.UnknownFunctionError(
-                f"{name!r} is not a registered function (registered: {registered})",
-                name=name,
-                available=available,
-                exc_type="NameError",
-                exc_message=text,
-                hint=hint("unknown-function"),
-                **kw,
-            )
+            return self._unknown_function(name, text, kw)
         return e.SandboxRuntimeError(
             text,
             exc_type="NameError",
@@ -582,11 +619,12 @@ _MAX_FAN_OUT = 32
 _OPAQUE = re.compile(r"<[\w.]+ object(?: at 0x[0-9a-f]+)?>")
 
 
-def _iterable(value: Any) -> Any:
+def _iterable(value: Any, literals: frozenset[str] = frozenset()) -> Any:
     """Monty 1.4.0 hands a `range` or dict view to the host as its repr string
     ('range(0, 5)', 'dict_keys([1])'); rebuild those so `parallel_map(f, range(n))`
-    works. Any other string is iterated as a string, as in Python."""
-    if isinstance(value, str):
+    works. Any other string is iterated as a string, as in Python, and so is one
+    that the code spells out as a literal (the two cannot be told apart here)."""
+    if isinstance(value, str) and value not in literals:
         if _OPAQUE.fullmatch(value):  # an iterator or generator, which Monty hands over as its repr
             raise TypeError(f"parallel_map got {value}: pass a list, e.g. list(...)")
         if m := _RANGE.fullmatch(value):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import inspect
 import os
 import threading
@@ -127,7 +128,8 @@ def _bounded(execution: Execution, runtime: Any, inputs: dict[str, Any], seconds
         except BaseException as exc:
             future.set_exception(exc)
 
-    threading.Thread(target=target, name="agent-tools-timed-run", daemon=True).start()
+    context = contextvars.copy_context()  # the caller's context variables, as in its own thread
+    threading.Thread(target=context.run, args=(target,), name="agent-tools-timed-run", daemon=True).start()
     try:
         return future.result(timeout=seconds)
     except concurrent.futures.TimeoutError:

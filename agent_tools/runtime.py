@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import os
 import threading
 from collections.abc import Callable
@@ -35,9 +36,24 @@ import pydantic_monty
 
 from .affinity import Colocation, supported
 
-__all__ = ["PoolSettings", "Runtime", "configure", "get_runtime", "shutdown", "worker_pids"]
+__all__ = [
+    "MAX_NESTING",
+    "PoolSettings",
+    "Runtime",
+    "configure",
+    "get_runtime",
+    "nesting",
+    "shutdown",
+    "worker_pids",
+]
 
 T = TypeVar("T")
+
+MAX_NESTING = 4
+"""How deep templates may run inside registered functions of other templates."""
+
+nesting: contextvars.ContextVar[int] = contextvars.ContextVar("agent_tools_nesting", default=0)
+"""0 at top level; inside a registered function of a run at depth d, d + 1."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ class Runtime:
     def __init__(self, settings: PoolSettings | None = None) -> None:
         self.settings = settings or PoolSettings()
         self._lock = threading.Lock()
-        self._pool: pydantic_monty.Monty | None = None
+        self._pools: dict[int, pydantic_monty.Monty] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -81,22 +97,34 @@ class Runtime:
 
     @property
     def pool(self) -> pydantic_monty.Monty:
-        pool = self._pool
+        """The pool of top-level runs."""
+        return self.pool_at(0)
+
+    def pool_at(self, depth: int) -> pydantic_monty.Monty:
+        """The pool for runs nested `depth` deep (a template run from a registered
+        function of another run is one deeper). Each level has its own workers, so a
+        nested run never waits for a worker its callers hold: with every worker of a
+        level held by runs whose functions start templates, one shared pool deadlocks."""
+        pool = self._pools.get(depth)
         if pool is None:
             with self._lock:
-                if self._pool is None:
+                pool = self._pools.get(depth)
+                if pool is None:
                     max_workers = self.settings.resolved_max_workers()
-                    new = pydantic_monty.Monty(
+                    pool = pydantic_monty.Monty(
                         min_processes=min(self.settings.min_workers, max_workers),
                         max_processes=max_workers,
                     )
-                    new.__enter__()
-                    self._pool = new
-                pool = self._pool
+                    pool.__enter__()
+                    self._pools[depth] = pool
         return pool
 
-    def checkout(self, **options: Any) -> pydantic_monty.MontySession:
-        return self.pool.checkout(**options)
+    def worker_cap(self) -> int:
+        """The most worker processes the pools made so far may run together."""
+        return self.settings.resolved_max_workers() * max(1, len(self._pools))
+
+    def checkout(self, depth: int = 0, **options: Any) -> pydantic_monty.MontySession:
+        return self.pool_at(depth).checkout(**options)
 
     def executor(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -122,17 +150,20 @@ class Runtime:
         return self._loop
 
     async def run_in_thread(self, fn: Callable[[], T]) -> T:
-        """Run blocking `fn` on the executor and await it from the caller's loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor(), fn)
+        """Run blocking `fn` on the executor, in a copy of the caller's context (as
+        `asyncio.to_thread` does: the nesting depth travels with it), and await it
+        from the caller's loop."""
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self.executor(), context.run, fn)
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
+            pools, self._pools = self._pools, {}
             executor, self._executor = self._executor, None
             loop, self._loop = self._loop, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
-        if pool is not None:
+        for pool in pools.values():
             pool.__exit__(None, None, None)
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)

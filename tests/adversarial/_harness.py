@@ -236,7 +236,7 @@ def check_case(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> O
     assert os.getcwd() == cwd_before
     assert ctx.host_file.read_text() == HOST_FILE_TEXT, "a host file was overwritten"
     assert not ctx.thread_errors, f"a host thread died: {ctx.thread_errors!r}"
-    assert len(monty_workers()) <= get_runtime().settings.resolved_max_workers()
+    assert len(monty_workers()) <= get_runtime().worker_cap()
     # 3. nothing written outside the sandbox
     assert not ctx.marker.exists(), "the code wrote a file on the host"
     unexpected = {p.name for p in tmp_path.iterdir()} - {ctx.host_file.name, "cache.sqlite3", "reports"}

@@ -187,11 +187,6 @@ UNKNOWN = [
         at.UnknownFunctionError,
         "NameError",
         tasks=(add,),
-        bug=(
-            "BUG (wrong kind): parallel_map of a name that is not registered raises NameError "
-            "'parallel_map: ... is not a registered function', reported as SandboxRuntimeError: "
-            "bridge._name_error only recognises \"name 'x' is not defined\""
-        ),
     ),
     Case("parallel_map_undefined_variable", "parallel_map(nope, [1])", RTE, "NameError", tasks=(add,)),
     Case(
@@ -297,11 +292,18 @@ FLOODS = [
         "parallel_map(ident, 'range(0, 3)')",
         tasks=(ident,),
         result=list("range(0, 3)"),
-        bug=(
-            "BUG: bridge._iterable rebuilds any str argument that looks like a range or dict-view repr, "
-            "so parallel_map over the string 'range(0, 3)' maps over 0, 1, 2 (and over "
-            "'range(0, 1000000000000)', a 23-character string, it tries to materialise 10**12 items)"
-        ),
+    ),
+    Case(
+        "parallel_map_string_of_a_huge_range",
+        "parallel_map(ident, 'range(0, 1000000000000)')",
+        tasks=(ident,),
+        result=list("range(0, 1000000000000)"),
+    ),
+    Case(
+        "parallel_map_huge_range_stops_at_the_budget",
+        "parallel_map(ident, range(10 ** 12))",
+        at.CallLimitError,
+        tasks=(ident,),
     ),
     Case(
         "parallel_map_over_an_iterator",
@@ -372,11 +374,6 @@ REENTRANT = [
         "reentrant_templates_saturated_pool",
         scenario=_saturated_pool,
         result={"1": 2, "2": 4},
-        bug=(
-            "BUG (deadlock): a run holds its worker while its registered functions run; when every "
-            "worker is held by a run whose function runs another template, the inner checkouts wait "
-            "for a free worker forever (no checkout timeout; only timeout= on the outer template ends it)"
-        ),
     ),
 ]
 
