@@ -12,9 +12,10 @@ import dataclasses
 import datetime
 import decimal
 import inspect
+import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -168,8 +169,44 @@ def io_size(value: Any) -> int:
             return total
     try:
         return len(pydantic_core.to_json(value, bytes_mode="base64", fallback=repr))
-    except (ValueError, RecursionError) as exc:  # too deep, a frozenset key, a lone surrogate
-        raise ValueError(f"a value that cannot be measured as JSON: {exc}") from exc
+    except (ValueError, RecursionError):  # nested past its depth, a frozenset key, a lone surrogate
+        return _walk_size(value)
+
+
+def _walk_size(value: Any) -> int:
+    """`io_size` the slow way, for what pydantic's encoder refuses: walks the value
+    without recursion, counting each leaf as JSON would (keys as their str) and each
+    container seen twice (a cycle) as its repr '[...]'."""
+    total = 0
+    seen: set[int] = set()
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        kind: type[Any] = type(typing.cast(object, item))
+        if kind is str:  # with quotes and escapes
+            total += len(json.dumps(item, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        elif kind in (bytes, bytearray):
+            total += 4 * -(-len(item) // 3) + 2
+        elif kind is bool or item is None:
+            total += 5
+        elif kind is int:
+            total += typing.cast(int, item).bit_length() * 31 // 100 + 2  # digits, rounded up
+        elif isinstance(item, (dict, list, tuple, set, frozenset)):
+            if id(item) in seen:
+                total += 5
+                continue
+            seen.add(id(item))
+            if isinstance(item, dict):
+                pairs = typing.cast(dict[Any, Any], item)
+                children = [*pairs.keys(), *pairs.values()]
+                total += 3 * len(pairs)  # a key's quotes and the colon
+            else:
+                children = list(typing.cast(Iterable[Any], item))
+            total += 2 + len(children)
+            stack.extend(children)
+        else:
+            total += len(repr(item))
+    return total
 
 
 def _problem(loc: tuple[int | str, ...], prefix: str, err_msg: str, value: Any) -> str:

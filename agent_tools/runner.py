@@ -194,10 +194,7 @@ def run_template(
         if template._custom_pre:  # pyright: ignore[reportPrivateUsage]
             _call_hook(template.pre(*args, **kwargs))
         inputs = template.interface.prepare_inputs(args, kwargs)
-        try:
-            in_size = io_size(inputs) if inputs else 0
-        except ValueError as exc:
-            raise InputValidationError(f"the inputs cannot be passed inline: {exc}") from exc
+        in_size = io_size(inputs) if inputs else 0
         limit = template.max_inline_io_bytes
         if in_size > limit:
             raise InputValidationError(f"the inputs take {in_size} bytes, over max_inline_io_bytes={limit}")
@@ -213,10 +210,7 @@ def run_template(
         else:
             value = _execute_with_retries(template, inputs, loop, record, secret_env, state)
         result = template.interface.validate_output(value)
-        try:
-            total = in_size + (io_size(value) if value is not None else 0)
-        except ValueError as exc:
-            raise OutputValidationError(f"the result cannot be passed back inline: {exc}") from exc
+        total = in_size + (io_size(value) if value is not None else 0)
         if total > limit:
             raise OutputValidationError(
                 f"inputs plus output take {total} bytes, over max_inline_io_bytes={limit}"

@@ -4,9 +4,11 @@ from typing import Any
 
 import pydantic_core
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import agent_tools as at
-from agent_tools.interface import io_size, to_plain
+from agent_tools.interface import _walk_size, io_size, to_plain  # pyright: ignore[reportPrivateUsage]
 
 
 @pytest.mark.parametrize(
@@ -15,6 +17,31 @@ from agent_tools.interface import io_size, to_plain
 )
 def test_io_size_never_underestimates(value: Any) -> None:
     assert io_size(value) >= len(pydantic_core.to_json(value, bytes_mode="base64"))
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON_VALUES)
+def test_the_slow_measure_never_underestimates_either(value: Any) -> None:
+    assert _walk_size(value) >= len(pydantic_core.to_json(value, bytes_mode="base64"))
+
+
+def test_values_the_encoder_refuses_are_still_measured() -> None:
+    deep: list[Any] = []
+    for _ in range(300):
+        deep = [deep]
+    assert io_size(deep) >= 600
+    assert io_size({frozenset({1}): "v"}) >= len('{"frozenset({1})":"v"}') - 10
+    assert io_size(["\ud800" * 100]) >= 300
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    assert io_size(cyclic) > 0
 
 
 def test_to_plain_refuses_objects_and_cycles() -> None:
