@@ -29,7 +29,7 @@ from functools import cached_property
 from typing import Any
 
 import pydantic_monty
-from pydantic_monty import NOT_HANDLED, CollectString, MontyError
+from pydantic_monty import NOT_HANDLED, MontyError
 
 from . import errors as e
 from .affinity import Colocation, Pin
@@ -46,7 +46,6 @@ __all__ = ["Execution", "Limits", "Plan"]
 
 _NAME_ERROR = re.compile(r"name '([^']+)' is not defined")
 _MAP_UNKNOWN = re.compile(r"(?:parallel_map|flyte_map): '([^']*)' is not a registered function")
-_LIMIT_BYTES = re.compile(r"> (\d+) bytes")
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ class Execution:
         if plan.uses_builtins or self.state is not None:
             lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
             lookup[GATHER_BUILTIN] = _gather_values
-        collector = CollectString(max_bytes=self.limits.max_output_bytes)
+        collector = _Output(self.limits.max_output_bytes, self._output_overflow)
         self._colocation = runtime.colocation
         if self.depth > MAX_NESTING:
             raise e.ResourceLimitError(
@@ -250,6 +249,19 @@ class Execution:
             future.cancel()
         if self._eager_loop is not None and not self._eager_loop.is_closed():
             self._eager_loop.call_soon_threadsafe(_cancel_all_tasks, self._eager_loop)
+        if self._worker_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._worker_pid, signal.SIGKILL)
+
+    def _output_overflow(self) -> None:
+        """The code printed past max_output_bytes: stop it now. Monty's own cap fails
+        the feed only once the code ends or hits timeout_ms, so a print loop would burn
+        the whole time limit; killing the worker (the pool replaces it) ends it at once."""
+        self._limit_hit = self._limit_hit or e.OutputLimitError(
+            f"the code printed more than {self.limits.max_output_bytes} bytes and was stopped "
+            "(what it printed up to the limit is kept)",
+            hint=hint("output-limit"),
+        )
         if self._worker_pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._worker_pid, signal.SIGKILL)
@@ -493,6 +505,9 @@ class Execution:
         if isinstance(exc, pydantic_monty.MontyTypingError):
             return _typing_error(exc, self.source)
         if isinstance(exc, pydantic_monty.MontyCrashedError):
+            if self._limit_hit is not None:  # the output cap, which stops the worker
+                self._limit_hit.source = self.source
+                return self._limit_hit
             elapsed_ms = (time.perf_counter() - self._started - self.host_time) * 1000
             if exc.timed_out or elapsed_ms >= self.limits.timeout_ms:
                 return e.TimeLimitError(
@@ -525,13 +540,6 @@ class Execution:
                 **kw,
             )
         if etype == "MemoryError":  # the heap limit, or an allocation the worker refused
-            cap = _LIMIT_BYTES.search(message)
-            if cap and int(cap.group(1)) == lim.max_output_bytes != lim.max_memory:
-                return e.OutputLimitError(
-                    f"the code printed more than {lim.max_output_bytes} bytes",
-                    hint=hint("output-limit"),
-                    **kw,
-                )
             return e.MemoryLimitError(f"{message} (max_memory={lim.max_memory})", **kw)
         if etype == "RecursionError":
             return e.RecursionLimitError(
@@ -604,6 +612,34 @@ class Execution:
 
 _RANGE = re.compile(r"range\((-?\d+), (-?\d+)(?:, (-?\d+))?\)")
 _VIEW = re.compile(r"dict_(?:keys|values|items)\((\[.*\])\)", re.DOTALL)
+
+
+class _Output:
+    """Collects what the code prints, up to `cap` bytes (UTF-8); the first batch past
+    the cap keeps what fits and calls `overflow` once."""
+
+    def __init__(self, cap: int, overflow: Callable[[], None]) -> None:
+        self._cap = cap
+        self._room = cap
+        self._parts: list[str] = []
+        self._overflow = overflow
+
+    def __call__(self, stream: str, text: str) -> None:
+        if self._room < 0:
+            return
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size <= self._room:
+            self._parts.append(text)
+            self._room -= size
+            return
+        fits = text.encode("utf-8", "surrogatepass")[: self._room].decode("utf-8", "ignore")
+        self._parts.append(fits)
+        self._room = -1
+        self._overflow()
+
+    @property
+    def output(self) -> str:
+        return "".join(self._parts)
 
 
 class _Stopped(RuntimeError):

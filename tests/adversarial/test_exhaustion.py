@@ -61,9 +61,11 @@ def _timed(case: Case, ctx: Context) -> Outcome:
     return outcome
 
 
-def _stopped_at_the_cap(outcome: Outcome, ctx: Context) -> None:
+def _stopped_at_the_cap_keeping_the_output(outcome: Outcome, ctx: Context) -> None:
     elapsed = outcome.extra["elapsed"]
     assert elapsed < 1.0, f"the code kept running {elapsed:.1f} s after passing the output cap"
+    assert outcome.record is not None
+    assert outcome.record.stdout == ("x" * 100 + "\n") * 9 + "x" * 91, outcome.record.stdout
 
 
 CPU = [
@@ -198,13 +200,7 @@ OUTPUT_FLOODS = [
         OUTPUT,
         limits={"max_output_bytes": 1000, "timeout_ms": 2000},
         scenario=_timed,
-        check=_stopped_at_the_cap,
-        bug=(
-            "MONTY: passing the print cap (CollectString(max_bytes) or a print_callback that raises) "
-            "does not stop the code: output reaches the host in 8 KiB batches and the feed runs on until "
-            "max_feed_duration_secs, so a print loop burns the whole timeout_ms (30 s by default) "
-            "before OutputLimitError; the printed output is lost too (record.stdout is empty)"
-        ),
+        check=_stopped_at_the_cap_keeping_the_output,
     ),
     Case("print_under_the_cap", "print('x' * 9000)\n'printed'", limits=QUIET, result="printed"),
 ]
