@@ -152,9 +152,15 @@ def io_size(value: Any) -> int:
     """Bytes `value` takes as JSON (bytes as base64), the measure `max_inline_io_bytes`
     caps. Small scalars, alone or as the values of a dict, skip the encoder: they are
     most inputs, and this runs on every call."""
+    return measure(value)[0]
+
+
+def measure(value: Any) -> tuple[int, bool]:
+    """`io_size(value)`, and whether `CUT_MARKER` may occur in the value (then
+    `cut_short` says whether Monty put it there)."""
     kind: type[Any] = type(typing.cast(object, value))
     if kind in _SCALAR_TYPES and (kind is not int or -(10**15) < value < 10**15):
-        return _SMALL
+        return _SMALL, False
     if kind is dict:
         total = 2
         for k, v in typing.cast(dict[Any, Any], value).items():
@@ -166,17 +172,43 @@ def io_size(value: Any) -> int:
                 break
             total += len(k) + 4 + _SMALL
         else:
-            return total
+            return total, False
     try:
-        return len(pydantic_core.to_json(value, bytes_mode="base64", fallback=repr))
+        data = pydantic_core.to_json(value, bytes_mode="base64", fallback=repr)
     except (ValueError, RecursionError):  # nested past its depth, a frozenset key, a lone surrogate
-        return _walk_size(value)
+        return _walk_size(value), True  # maybe deep: let cut_short look
+    return len(data), _CUT_JSON in data
+
+
+CUT_MARKER = "<deeply nested>"
+"""What Monty 1.4 puts, silently, in place of the part of a value it hands back that is
+nested deeper than the session's `max_recursion_depth` (our `max_stack_depth`)."""
+_CUT_JSON = b'"<deeply nested>"'
+
+
+def cut_short(value: Any, depth: int) -> bool:
+    """Whether `value`, handed back by Monty, had its part nested `depth` levels deep
+    replaced by `CUT_MARKER`. Walks only containers, without recursion; only called
+    for values deep enough to be cut."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if level == depth:
+            if item == CUT_MARKER:
+                return True
+            continue
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in typing.cast(dict[Any, Any], item).values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, level + 1) for v in typing.cast(Iterable[Any], item))
+    return False
 
 
 def _walk_size(value: Any) -> int:
     """`io_size` the slow way, for what pydantic's encoder refuses: walks the value
     without recursion, counting each leaf as JSON would (keys as their str) and each
-    container seen twice (a cycle) as its repr '[...]'."""
+    container seen twice (a cycle) as its repr '[...]'. A str that is not valid
+    UTF-8 (a lone surrogate), which no sandbox can hold, is a `ValueError`."""
     total = 0
     seen: set[int] = set()
     stack: list[Any] = [value]
@@ -184,7 +216,10 @@ def _walk_size(value: Any) -> int:
         item = stack.pop()
         kind: type[Any] = type(typing.cast(object, item))
         if kind is str:  # with quotes and escapes
-            total += len(json.dumps(item, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+            try:
+                total += len(json.dumps(item, ensure_ascii=False).encode("utf-8"))
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"a str with a lone surrogate at position {exc.start - 1}") from None
         elif kind in (bytes, bytearray):
             total += 4 * -(-len(item) // 3) + 2
         elif kind is bool or item is None:
@@ -192,10 +227,10 @@ def _walk_size(value: Any) -> int:
         elif kind is int:
             total += typing.cast(int, item).bit_length() * 31 // 100 + 2  # digits, rounded up
         elif isinstance(item, (dict, list, tuple, set, frozenset)):
-            if id(item) in seen:
+            if id(typing.cast(object, item)) in seen:
                 total += 5
                 continue
-            seen.add(id(item))
+            seen.add(id(typing.cast(object, item)))
             if isinstance(item, dict):
                 pairs = typing.cast(dict[Any, Any], item)
                 children = [*pairs.keys(), *pairs.values()]

@@ -33,7 +33,7 @@ from .errors import (
     TimeLimitError,
     WorkerCrashedError,
 )
-from .interface import io_size, type_name
+from .interface import CUT_MARKER, cut_short, io_size, measure, type_name
 from .prompts import hint
 from .record import RunRecord
 from .redaction import Redactor
@@ -194,7 +194,10 @@ def run_template(
         if template._custom_pre:  # pyright: ignore[reportPrivateUsage]
             _call_hook(template.pre(*args, **kwargs))
         inputs = template.interface.prepare_inputs(args, kwargs)
-        in_size = io_size(inputs) if inputs else 0
+        try:
+            in_size = io_size(inputs) if inputs else 0
+        except ValueError as exc:
+            raise InputValidationError(f"the inputs cannot cross into the sandbox: {exc}") from exc
         limit = template.max_inline_io_bytes
         if in_size > limit:
             raise InputValidationError(f"the inputs take {in_size} bytes, over max_inline_io_bytes={limit}")
@@ -209,8 +212,16 @@ def run_template(
             record.cached = True
         else:
             value = _execute_with_retries(template, inputs, loop, record, secret_env, state)
+        out_size, maybe_cut = measure(value) if value is not None else (0, False)
+        depth = template._plan().limits.max_stack_depth  # pyright: ignore[reportPrivateUsage]
+        if maybe_cut and cut_short(value, depth):
+            raise OutputValidationError(
+                f"the result is nested max_stack_depth={depth} or more levels deep, and the sandbox "
+                f"hands back only that many (it put {CUT_MARKER!r} in place of the rest): return a "
+                "flatter value, or raise max_stack_depth"
+            )
         result = template.interface.validate_output(value)
-        total = in_size + (io_size(value) if value is not None else 0)
+        total = in_size + out_size
         if total > limit:
             raise OutputValidationError(
                 f"inputs plus output take {total} bytes, over max_inline_io_bytes={limit}"

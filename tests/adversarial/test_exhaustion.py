@@ -208,15 +208,18 @@ OUTPUT_FLOODS = [
 NESTED_RESULTS = [
     Case("result_nested_250", nested("list", 250), check=result_depth(250)),
     Case("result_nested_255", nested("list", 255), check=result_depth(255)),
-    # Monty hands back a value nested deeper than 256 levels with '<deeply nested>' in
-    # its place; an OutputValidationError would be as good as that.
+    # Monty hands back a value nested max_stack_depth deep with '<deeply nested>' in
+    # place of the rest, silently; it must be refused, never returned cut short.
+    Case("result_nested_256", nested("list", 256), at.OutputValidationError),
+    Case("result_nested_100k", nested("list", 100_000), at.OutputValidationError),
+    Case("result_nested_dict_300", nested("dict", 300), at.OutputValidationError),
     Case(
-        "result_nested_100k",
-        nested("list", 100_000),
-        ("ok", at.OutputValidationError),
-        check=result_depth(256),
+        "result_nested_past_a_lower_stack_depth",
+        nested("list", 150),
+        at.OutputValidationError,
+        limits=SHALLOW,
     ),
-    Case("result_nested_dict_300", nested("dict", 300), ("ok", at.OutputValidationError)),
+    Case("result_marker_string_is_kept", "['<deeply nested>']", result=["<deeply nested>"]),
     Case(
         "result_frozenset_key",
         "{frozenset({1}): 'v'}",
