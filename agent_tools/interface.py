@@ -224,6 +224,8 @@ def _walk_size(value: Any) -> int:
             total += 4 * -(-len(item) // 3) + 2
         elif kind is bool or item is None:
             total += 5
+        elif kind is float:  # JSON spells inf as Infinity
+            total += len(repr(item)) + 5
         elif kind is int:
             total += typing.cast(int, item).bit_length() * 31 // 100 + 2  # digits, rounded up
         elif isinstance(item, (dict, list, tuple, set, frozenset)):
