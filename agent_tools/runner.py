@@ -213,8 +213,7 @@ def run_template(
         else:
             value = _execute_with_retries(template, inputs, loop, record, secret_env, state)
         out_size, maybe_cut = measure(value) if value is not None else (0, False)
-        depth = template._plan().limits.max_stack_depth  # pyright: ignore[reportPrivateUsage]
-        if maybe_cut and cut_short(value, depth):
+        if maybe_cut and cut_short(value, depth := template._plan().limits.max_stack_depth):  # pyright: ignore[reportPrivateUsage]
             raise OutputValidationError(
                 f"the result is nested max_stack_depth={depth} or more levels deep, and the sandbox "
                 f"hands back only that many (it put {CUT_MARKER!r} in place of the rest): return a "
