@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 import pydantic_monty
 from pydantic_monty import NOT_HANDLED, MontyError
@@ -217,11 +217,7 @@ class Execution:
         except MontyError as exc:
             self.stdout = collector.output
             if self._abort is not None:
-                if isinstance(self._abort, e.SandboxError):
-                    self._abort.source = self.source
-                    for key, value in _location(exc).items():
-                        setattr(self._abort, key, value)
-                raise self._abort from self._abort.__cause__
+                self._raise_abort(self._abort, _location(exc))
             error = self._classify(exc)
             if isinstance(exc, (pydantic_monty.MontyRuntimeError, pydantic_monty.MontySyntaxError)):
                 error.traceback = exc.display("traceback")
@@ -231,12 +227,19 @@ class Execution:
             self._unpin()
         self.stdout = collector.output
         if self._abort is not None:  # the code caught the stop and went on
-            if isinstance(self._abort, e.SandboxError):
-                self._abort.source = self.source
-            raise self._abort from self._abort.__cause__
+            self._raise_abort(self._abort, {})
         if self._limit_hit is not None:  # the code caught our limit error and went on
             raise self._limit_hit
         return value
+
+    def _raise_abort(self, abort: BaseException, where: dict[str, Any]) -> NoReturn:
+        """Raise what a host function's BaseException stopped the run with (see `_stop`);
+        a HostFunctionError points at `where` in the code."""
+        if isinstance(abort, e.SandboxError):
+            abort.source = self.source
+            for key, value in where.items():
+                setattr(abort, key, value)
+        raise abort from abort.__cause__
 
     def cancel(self) -> None:
         """Stop this execution from another thread (the wall-clock timeout): refuse
@@ -361,15 +364,11 @@ class Execution:
             started = time.perf_counter()
             nesting.set(self.depth + 1)  # this task's own context
             try:
-                result = await fn.call(*args)
+                result = await self._guard(fn.call(*args))
+            except _Stopped as stopped:
+                raise self._stop(record, started, stopped.original) from None
             except Exception as exc:
                 return self._finish_call(record, started, None, exc)
-            except asyncio.CancelledError:
-                if self._cancelled:  # the run's own cancellation
-                    raise
-                raise self._stop(record, started, asyncio.CancelledError()) from None
-            except BaseException as exc:
-                raise self._stop(record, started, exc) from None
             return self._finish_call(record, started, result, None)
 
     async def _guard(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -381,7 +380,7 @@ class Execution:
         except Exception:
             raise
         except asyncio.CancelledError:
-            if self._cancelled:
+            if self._cancelled:  # the run's own cancellation
                 raise
             raise _Stopped(asyncio.CancelledError()) from None
         except BaseException as exc:
@@ -619,7 +618,6 @@ class _Output:
     the cap keeps what fits and calls `overflow` once."""
 
     def __init__(self, cap: int, overflow: Callable[[], None]) -> None:
-        self._cap = cap
         self._room = cap
         self._parts: list[str] = []
         self._overflow = overflow

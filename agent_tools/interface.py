@@ -188,8 +188,8 @@ _CUT_JSON = b'"<deeply nested>"'
 
 def cut_short(value: Any, depth: int) -> bool:
     """Whether `value`, handed back by Monty, had its part nested `depth` levels deep
-    replaced by `CUT_MARKER`. Walks only containers, without recursion; only called
-    for values deep enough to be cut."""
+    replaced by `CUT_MARKER`. Walks containers down to `depth`, without recursion;
+    only called when `measure` saw the marker or could not encode the value."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, level = stack.pop()
@@ -206,8 +206,8 @@ def cut_short(value: Any, depth: int) -> bool:
 
 def _walk_size(value: Any) -> int:
     """`io_size` the slow way, for what pydantic's encoder refuses: walks the value
-    without recursion, counting each leaf as JSON would (keys as their str) and each
-    container seen twice (a cycle) as its repr '[...]'. A str that is not valid
+    without recursion, counting each leaf (keys too) at least as long as JSON would
+    and each container seen twice (a cycle) as its repr '[...]'. A str that is not valid
     UTF-8 (a lone surrogate), which no sandbox can hold, is a `ValueError`."""
     total = 0
     seen: set[int] = set()

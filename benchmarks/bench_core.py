@@ -122,6 +122,16 @@ def check(value: Any, expected: Any, what: str) -> None:
 # -- the measurements -------------------------------------------------------------------
 
 
+def raw_loop(pool: pydantic_monty.Monty) -> Callable[[], object]:
+    """The raw-Monty baseline of the 500-call loop: checkout() + feed_run(external_lookup)."""
+
+    def raw() -> object:
+        with pool.checkout() as session:
+            return session.feed_run(LOOP, external_lookup={"add": add})
+
+    return raw
+
+
 def bench_trivial(pool: pydantic_monty.Monty, settings: Settings) -> tuple[list[Row], float, float]:
     template = orchestrator_from_str(TRIVIAL, inputs={"x": int, "y": int}, output=int)
 
@@ -160,13 +170,9 @@ def bench_host_calls(
     sync_template = orchestrator_from_str(LOOP, inputs={}, output=int, tasks=[add])
     async_template = orchestrator_from_str(LOOP, inputs={}, output=int, tasks={"add": add_async})
 
-    def raw() -> object:
-        with pool.checkout() as session:
-            return session.feed_run(LOOP, external_lookup={"add": add})
-
     loop = asyncio.new_event_loop()
     runners: dict[str, Callable[[], object]] = {
-        "raw": raw,
+        "raw": raw_loop(pool),
         "ours sync": lambda: sync_template(),
         "ours async": lambda: async_template(),
         "ours async aio": lambda: loop.run_until_complete(async_template.aio()),
@@ -293,11 +299,7 @@ def bench_colocated(
     agent_tools.configure(colocate=True)
     template = orchestrator_from_str(LOOP, inputs={}, output=int, tasks=[add])
 
-    def raw() -> object:
-        with pool.checkout() as session:
-            return session.feed_run(LOOP, external_lookup={"add": add})
-
-    runners: dict[str, Callable[[], object]] = {"raw": raw, "ours colocated": lambda: template()}
+    runners: dict[str, Callable[[], object]] = {"raw": raw_loop(pool), "ours colocated": lambda: template()}
     try:
         for name, runner in runners.items():
             check(runner(), LOOP_RESULT, f"{name} loop")
