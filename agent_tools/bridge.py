@@ -15,7 +15,6 @@ import ast
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import itertools
 import os
 import re
@@ -135,6 +134,23 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class Execution:
     """Runs a plan once. Not reusable: make one per attempt."""
 
+    # What most runs never change, as class-level defaults: an instance sets its own
+    # only when it does, which keeps a trivial run's set-up short.
+    stdout = ""
+    host_time = 0.0
+    _limit_hit: e.SandboxError | None = None
+    _last_failed: HostCall | None = None
+    _started = 0.0
+    _worker_pid: int | None = None
+    _abort: BaseException | None = None
+    """Set when a host function raised a BaseException that is not an Exception:
+    what the run raises (see `_stop`), whether or not the code caught it."""
+    _eager_loop: asyncio.AbstractEventLoop | None = None
+    _cancelled = False
+    _colocation: Colocation | None = None
+    _pin: Pin | None = None
+    _pin_tried = False
+
     def __init__(
         self,
         plan: Plan,
@@ -150,23 +166,9 @@ class Execution:
         # None: async functions run on the feed thread's own loop (see eager.py)
         self.host_loop = host_loop
         self.calls: list[HostCall] = []
-        self.stdout = ""
-        self.host_time = 0.0
         self._counter = itertools.count()
-        self._limit_hit: e.SandboxError | None = None
-        self._last_failed: HostCall | None = None
-        self._started = 0.0
-        self._worker_pid: int | None = None
-        self._abort: BaseException | None = None
-        """Set when a host function raised a BaseException that is not an Exception:
-        what the run raises (see `_stop`), whether or not the code caught it."""
-        self._eager_loop: asyncio.AbstractEventLoop | None = None
-        self._cancelled = False
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self.state = state
-        self._colocation: Colocation | None = None
-        self._pin: Pin | None = None
-        self._pin_tried = False
         self.depth = nesting.get()
         """How deep this run is nested in registered functions of other runs."""
 
@@ -174,46 +176,61 @@ class Execution:
 
     def run(self, runtime: Runtime, inputs: dict[str, Any]) -> Any:
         plan = self.plan
-        # Code restored from an earlier run may call any function, not only those named here.
-        bound = plan.functions.values() if self.state is not None else plan.referenced
-        lookup: dict[str, Any] = {fn.name: self._bind(fn) for fn in bound}
-        if plan.uses_builtins or self.state is not None:
-            lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
-            lookup[GATHER_BUILTIN] = _gather_values
+        state = self.state
+        if state is None:
+            bound = plan.referenced
+            builtins = plan.uses_builtins
+        else:  # code restored from an earlier run may call any function, not only those named here
+            bound, builtins = tuple(plan.functions.values()), True
+        lookup: dict[str, Any] | None = None
+        if bound or builtins:
+            lookup = {fn.name: self._bind(fn) for fn in bound}
+            if builtins:
+                lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
+                lookup[GATHER_BUILTIN] = _gather_values
         collector = _Output(self.limits.max_output_bytes, self._output_overflow)
         self._colocation = runtime.colocation
-        if self.depth > MAX_NESTING:
+        depth = self.depth
+        if depth > MAX_NESTING:
             raise e.ResourceLimitError(
                 f"templates nested more than {MAX_NESTING} deep: a registered function started a "
-                f"template whose registered function started another, {self.depth} levels in all",
+                f"template whose registered function started another, {depth} levels in all",
                 source=self.source,
             )
+        # Host functions run on this thread during the feed: a template one of them
+        # runs is nested one level deeper (fan-out threads and tasks set their own).
+        token = nesting.set(depth + 1) if lookup is not None else None
         self._started = time.perf_counter()
         try:
-            with runtime.checkout(self.depth, **plan.checkout_options) as session:
+            with runtime.pool_at(depth).checkout(**plan.checkout_options) as session:
                 self._worker_pid = session.worker_pid
                 if self._cancelled:
                     raise e.TimeLimitError("the run was cancelled before it started", source=self.source)
-                if self.state is not None and self.state.data is not None:
-                    session.load_session(self.state.data)
-                feed = functools.partial(
-                    session.feed_run,
-                    plan.code,
-                    inputs=inputs,
-                    external_lookup=lookup or None,
-                    print_callback=collector,
-                    os=self._os,
-                )
+                if state is not None and state.data is not None:
+                    session.load_session(state.data)
                 try:
-                    value = feed()
+                    value = session.feed_run(
+                        plan.code,
+                        inputs=inputs,
+                        external_lookup=lookup,
+                        print_callback=collector,
+                        os=self._os,
+                    )
                 except pydantic_monty.MontyTypingError as typing_error:
                     if _blocks(typing_error, plan.functions):
                         raise
                     # Only complaints the code would survive (Optional narrowing and the
                     # like): run it as written.
-                    value = feed(skip_type_check=True)
-                if self.state is not None and self._limit_hit is None:
-                    self.state.data = session.dump()
+                    value = session.feed_run(
+                        plan.code,
+                        inputs=inputs,
+                        external_lookup=lookup,
+                        print_callback=collector,
+                        os=self._os,
+                        skip_type_check=True,
+                    )
+                if state is not None and self._limit_hit is None:
+                    state.data = session.dump()
         except MontyError as exc:
             self.stdout = collector.output
             if self._abort is not None:
@@ -224,7 +241,10 @@ class Execution:
                 error.frames = [frame.dict() for frame in exc.traceback()]
             raise error from (error.__cause__ or _cause(exc))
         finally:
-            self._unpin()
+            if token is not None:
+                nesting.reset(token)
+            if self._pin is not None:
+                self._unpin()
         self.stdout = collector.output
         if self._abort is not None:  # the code caught the stop and went on
             self._raise_abort(self._abort, {})
@@ -320,9 +340,9 @@ class Execution:
         return record
 
     def _finish_call(self, record: HostCall, started: float, result: Any, error: BaseException | None) -> Any:
-        record.duration = time.perf_counter() - started
-        self.host_time += record.duration
-        if error is None:
+        record.duration = duration = time.perf_counter() - started
+        self.host_time += duration
+        if error is None and type(result) not in _PLAIN_SCALARS:
             try:
                 result = to_plain(result)
             except Exception as exc:  # a model whose serializer fails, a container that cannot iterate
@@ -340,7 +360,6 @@ class Execution:
         try:
             record = self._start_call(fn, args, kwargs)
             started = time.perf_counter()
-            token = nesting.set(self.depth + 1)  # a template the function runs is nested
             try:
                 result = fn.call(*args, **kwargs)
                 if fn.is_async:
@@ -351,8 +370,6 @@ class Execution:
                 return self._finish_call(record, started, None, exc)
             except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
                 raise self._stop(record, started, exc) from None
-            finally:
-                nesting.reset(token)
             return self._finish_call(record, started, result, None)
         finally:
             if pin is not None:
@@ -482,6 +499,7 @@ class Execution:
             return [self._invoke(target, a, {}) for a in items]
 
         def one(args: tuple[Any, ...]) -> Any:
+            nesting.set(self.depth + 1)  # a fresh thread of this map's own pool
             return self._invoke(target, args, {})
 
         with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
@@ -648,6 +666,9 @@ class _Stopped(RuntimeError):
         self.original = original
 
 
+_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
+"""Result types that cross into the sandbox as they are (exactly these: a subclass,
+an IntEnum say, goes through `to_plain`)."""
 _MAX_FAN_OUT = 32
 """Threads (or concurrent coroutines) one parallel_map may use, whatever the code asks."""
 _OPAQUE = re.compile(r"<[\w.]+ object(?: at 0x[0-9a-f]+)?>")

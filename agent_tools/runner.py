@@ -175,6 +175,78 @@ def _execute_with_retries(
     raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
 
+def _plain(template: CodeTaskTemplate) -> bool:
+    """Whether a run of `template` needs none of the optional steps: hooks, secrets,
+    the cache, retries, the wall-clock timeout, a report or debug frames. Those runs
+    take `_run_plain`, the shortest path (most runs, and every trivial one)."""
+    return not (
+        template._custom_pre  # pyright: ignore[reportPrivateUsage]
+        or template._custom_post  # pyright: ignore[reportPrivateUsage]
+        or template.secrets
+        or template.timeout is not None
+        or template.retries.count
+        or template.cache.behavior != "disable"
+        or template.report
+        or template.debuggable
+    )
+
+
+def _inputs(
+    template: CodeTaskTemplate, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> tuple[dict[str, Any], int]:
+    """The validated inputs, and the bytes they take against `max_inline_io_bytes`."""
+    inputs = template.interface.prepare_inputs(args, kwargs)
+    try:
+        size = io_size(inputs) if inputs else 0
+    except ValueError as exc:
+        raise InputValidationError(f"the inputs cannot cross into the sandbox: {exc}") from exc
+    limit = template.max_inline_io_bytes
+    if size > limit:
+        raise InputValidationError(f"the inputs take {size} bytes, over max_inline_io_bytes={limit}")
+    return inputs, size
+
+
+def _output(template: CodeTaskTemplate, value: Any, in_size: int) -> Any:
+    """The sandbox's result, checked (not cut short by Monty, within
+    `max_inline_io_bytes` with the inputs) and validated against the output type."""
+    out_size, maybe_cut = measure(value) if value is not None else (0, False)
+    if maybe_cut and cut_short(value, depth := template._plan().limits.max_stack_depth):  # pyright: ignore[reportPrivateUsage]
+        raise OutputValidationError(
+            f"the result is nested max_stack_depth={depth} or more levels deep, and the sandbox "
+            f"hands back only that many (it put {CUT_MARKER!r} in place of the rest): return a "
+            "flatter value, or raise max_stack_depth"
+        )
+    result = template.interface.validate_output(value)
+    total = in_size + out_size
+    if total > (limit := template.max_inline_io_bytes):
+        raise OutputValidationError(
+            f"inputs plus output take {total} bytes, over max_inline_io_bytes={limit}"
+        )
+    return result
+
+
+def _run_plain(
+    template: CodeTaskTemplate,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    loop: asyncio.AbstractEventLoop | None,
+) -> RunRecord:
+    """`run_template` for a template that needs none of the optional steps (`_plain`):
+    the same checks in the same order, one attempt, nothing else."""
+    started = time.perf_counter()
+    record = RunRecord(attempts=1)
+    try:
+        inputs, in_size = _inputs(template, args, kwargs)
+        record.result = _output(template, _attempt(template, inputs, loop, record, {}, None), in_size)
+    except SandboxError as err:
+        record.errors.append(err)
+        err.record = record
+        record.duration = time.perf_counter() - started
+        raise
+    record.duration = time.perf_counter() - started
+    return record
+
+
 def run_template(
     template: CodeTaskTemplate,
     args: tuple[Any, ...],
@@ -185,6 +257,8 @@ def run_template(
 ) -> RunRecord:
     """Run `template` once from the caller's point of view (maybe several attempts).
     With `state`, the run starts from its variables and leaves its own in it."""
+    if state is None and _plain(template):
+        return _run_plain(template, args, kwargs, loop)
     started = time.perf_counter()
     record = RunRecord()
     redactor: Redactor | None = None
@@ -193,14 +267,7 @@ def run_template(
     try:
         if template._custom_pre:  # pyright: ignore[reportPrivateUsage]
             _call_hook(template.pre(*args, **kwargs))
-        inputs = template.interface.prepare_inputs(args, kwargs)
-        try:
-            in_size = io_size(inputs) if inputs else 0
-        except ValueError as exc:
-            raise InputValidationError(f"the inputs cannot cross into the sandbox: {exc}") from exc
-        limit = template.max_inline_io_bytes
-        if in_size > limit:
-            raise InputValidationError(f"the inputs take {in_size} bytes, over max_inline_io_bytes={limit}")
+        inputs, in_size = _inputs(template, args, kwargs)
         secret_env = _resolve_secrets(template) if template.secrets else {}
         redactor = Redactor(secret_env) if secret_env else None
         cache = template.cache
@@ -212,19 +279,7 @@ def run_template(
             record.cached = True
         else:
             value = _execute_with_retries(template, inputs, loop, record, secret_env, state)
-        out_size, maybe_cut = measure(value) if value is not None else (0, False)
-        if maybe_cut and cut_short(value, depth := template._plan().limits.max_stack_depth):  # pyright: ignore[reportPrivateUsage]
-            raise OutputValidationError(
-                f"the result is nested max_stack_depth={depth} or more levels deep, and the sandbox "
-                f"hands back only that many (it put {CUT_MARKER!r} in place of the rest): return a "
-                "flatter value, or raise max_stack_depth"
-            )
-        result = template.interface.validate_output(value)
-        total = in_size + out_size
-        if total > limit:
-            raise OutputValidationError(
-                f"inputs plus output take {total} bytes, over max_inline_io_bytes={limit}"
-            )
+        result = _output(template, value, in_size)
         if key is not None and not hit:
             with contextlib.suppress(TypeError):  # a result that is not plain data is not cached
                 result_cache.get_store().put(key, value)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pydantic_monty
 
@@ -122,9 +122,6 @@ class Runtime:
     def worker_cap(self) -> int:
         """The most worker processes the pools made so far may run together."""
         return self.settings.resolved_max_workers() * max(1, len(self._pools))
-
-    def checkout(self, depth: int = 0, **options: Any) -> pydantic_monty.MontySession:
-        return self.pool_at(depth).checkout(**options)
 
     def executor(self) -> ThreadPoolExecutor:
         if self._executor is None:

@@ -158,7 +158,7 @@ class CodeTaskTemplate:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run synchronously and return the result. Works in any thread, also inside a
         running event loop (it blocks that loop's thread for the run)."""
-        return self._run(args, kwargs, None).result
+        return run_template(self, args, kwargs, None).result
 
     async def aio(self, *args: Any, **kwargs: Any) -> Any:
         """Run from async code; the event loop stays free while the sandbox works."""
@@ -187,9 +187,9 @@ class CodeTaskTemplate:
     def _plan(self) -> Plan:
         """The execution plan, rebuilt only when the config or env vars change."""
         config = self.sandbox_config
-        env = dict(self.env_vars or {})
         plan = self._cached_plan
-        if plan is None or config is not self._plan_config or plan.env_vars != env:
+        if plan is None or config is not self._plan_config or plan.env_vars != (self.env_vars or {}):
+            env = dict(self.env_vars or {})
             limits = Limits(
                 timeout_ms=config.timeout_ms,
                 max_memory=config.max_memory,

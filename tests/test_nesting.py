@@ -43,6 +43,32 @@ def test_async_function_awaits_a_template_with_the_only_worker_held(one_worker: 
     assert asyncio.run(outer.aio()) == [2, 4, 6]
 
 
+def test_async_function_called_directly_awaits_a_template(one_worker: None) -> None:
+    async def double(x: int) -> int:
+        return await INNER.aio(x=x)
+
+    outer = at.orchestrator_from_str(
+        "double(x) + 1", inputs={"x": int}, output=int, tasks=[double], timeout=20
+    )
+    assert outer(x=5) == 11
+    assert asyncio.run(outer.aio(x=5)) == 11
+
+
+def test_sync_fan_out_threads_run_templates_one_level_down(one_worker: None) -> None:
+    def double(x: int) -> int:
+        return INNER(x=x)
+
+    outer = at.orchestrator_from_str(
+        "parallel_map(double, [1, 2, 3, 4], concurrency=4)",
+        inputs={},
+        output=list[int],
+        tasks=[double],
+        timeout=20,
+    )
+    assert outer() == [2, 4, 6, 8]
+    assert get_runtime().worker_cap() == 2  # level 0 and level 1, nothing deeper
+
+
 def test_nesting_deeper_than_the_limit_is_a_clear_error(one_worker: None) -> None:
     def dive(n: int) -> int:
         return DIVE(n=n)
