@@ -150,6 +150,12 @@ class Execution:
     _colocation: Colocation | None = None
     _pin: Pin | None = None
     _pin_tried = False
+    _feeder = 0
+    """`threading.get_ident()` of the thread feeding the code (with colocation on)."""
+    _returned_at = 0.0
+    """When the last host call returned to the sandbox (while deciding whether to pin)."""
+    _gaps = 0
+    _shortest_gap = float("inf")
 
     def __init__(
         self,
@@ -189,7 +195,6 @@ class Execution:
                 lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
                 lookup[GATHER_BUILTIN] = _gather_values
         collector = _Output(self.limits.max_output_bytes, self._output_overflow)
-        self._colocation = runtime.colocation
         depth = self.depth
         if depth > MAX_NESTING:
             raise e.ResourceLimitError(
@@ -200,8 +205,12 @@ class Execution:
         # Host functions run on this thread during the feed: a template one of them
         # runs is nested one level deeper (fan-out threads and tasks set their own).
         token = nesting.set(depth + 1) if lookup is not None else None
+        colocation = runtime.colocation
         self._started = time.perf_counter()
         try:
+            if colocation is not None:
+                self._colocation, self._feeder = colocation, threading.get_ident()
+                colocation.running.add(id(self))
             with runtime.pool_at(depth).checkout(**plan.checkout_options) as session:
                 self._worker_pid = session.worker_pid
                 if self._cancelled:
@@ -243,8 +252,10 @@ class Execution:
         finally:
             if token is not None:
                 nesting.reset(token)
-            if self._pin is not None:
-                self._unpin()
+            if colocation is not None:
+                colocation.running.discard(id(self))
+                if self._pin is not None:
+                    self._unpin()
         self.stdout = collector.output
         if self._abort is not None:  # the code caught the stop and went on
             self._raise_abort(self._abort, {})
@@ -292,21 +303,47 @@ class Execution:
     # -- host calls ------------------------------------------------------------
 
     def _host_side(self) -> Pin | None:
-        """Entering host code from a callback. With colocation on, the first call
-        pins this run to one CPU; later ones unpin the feeding thread while host code
-        runs (so threads it starts keep the normal mask). Returns the pin to re-hold
-        when the callback returns, or None (not colocated, or not the feeding thread)."""
+        """Entering host code from a callback, with colocation on. Pins this run to
+        one CPU at its first call, or (adaptive) once its first calls show slow round
+        trips; later calls unpin the feeding thread while host code runs (so threads it
+        starts keep the normal mask). Returns the pin to re-hold when the callback
+        returns, or None (not pinned, or not the feeding thread)."""
         pin = self._pin
         if pin is None:
-            if self._colocation is None or self._pin_tried:
+            colocation = self._colocation
+            if colocation is None or self._pin_tried:
                 return None
+            if colocation.adaptive:
+                if threading.get_ident() != self._feeder:
+                    return None
+                if self._returned_at:
+                    gap = time.perf_counter() - self._returned_at
+                    self._shortest_gap = min(self._shortest_gap, gap)
+                    self._gaps += 1
+                if self._gaps < colocation.samples:
+                    return None
+                if self._shortest_gap < colocation.slow_round_trip or not colocation.alone():
+                    self._pin_tried = True  # fast round trips, or company: leave the scheduler free
+                    return None
             self._pin_tried = True
-            self._pin = self._colocation.pin(self._worker_pid)
+            self._pin = colocation.pin(self._worker_pid)
             return self._pin
         if threading.get_native_id() != pin.feeder:
             return None
+        if self._colocation is not None and self._colocation.adaptive and not self._colocation.alone():
+            self._unpin()  # another run started: it needs the shared I/O threads unpinned
+            self._pin = None
+            return None
         pin.let_go()
         return pin
+
+    def _left_host(self, pin: Pin | None) -> None:
+        """A callback returns to the sandbox: re-pin the feeding thread, or note the
+        time while the adaptive decision is open."""
+        if pin is not None:
+            pin.hold()
+        elif not self._pin_tried and threading.get_ident() == self._feeder:
+            self._returned_at = time.perf_counter()
 
     def _unpin(self) -> None:
         pin = self._pin
@@ -372,8 +409,8 @@ class Execution:
                 raise self._stop(record, started, exc) from None
             return self._finish_call(record, started, result, None)
         finally:
-            if pin is not None:
-                pin.hold()
+            if self._colocation is not None:
+                self._left_host(pin)
 
     async def _ainvoke(self, fn: HostFunction, args: tuple[Any, ...], sem: asyncio.Semaphore) -> Any:
         async with sem:
@@ -448,8 +485,8 @@ class Execution:
         try:
             return self._map(fn, iterables, concurrency)
         finally:
-            if pin is not None:
-                pin.hold()
+            if self._colocation is not None:
+                self._left_host(pin)
 
     def _map(self, fn: Any, iterables: tuple[Any, ...], concurrency: int) -> list[Any]:
         name = fn if isinstance(fn, str) else getattr(fn, "__name__", repr(fn))

@@ -56,13 +56,19 @@ nesting: contextvars.ContextVar[int] = contextvars.ContextVar("agent_tools_nesti
 """0 at top level; inside a registered function of a run at depth d, d + 1."""
 
 
+_ON = frozenset({"1", "true", "yes", "on", "always"})
+_OFF = frozenset({"0", "false", "no", "off", "never"})
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     """How many Monty workers the process may run.
 
     `max_workers` defaults to the CPU count (env `AGENT_TOOLS_MAX_WORKERS`);
-    runs beyond it wait for a free worker. `colocate` (env `AGENT_TOOLS_COLOCATE=1`)
-    pins a run that calls registered functions to one CPU (see `affinity.py`).
+    runs beyond it wait for a free worker. `colocate` says when a run that calls
+    registered functions is pinned to one CPU (see `affinity.py`): True from its first
+    call, False never, None (the default) as env `AGENT_TOOLS_COLOCATE` says
+    (`1`/`0`/`auto`), and adaptively when that is unset.
     """
 
     max_workers: int | None = None
@@ -76,10 +82,20 @@ class PoolSettings:
         env = os.environ.get("AGENT_TOOLS_MAX_WORKERS")
         return int(env) if env else (os.cpu_count() or 2)
 
-    def resolved_colocate(self) -> bool:
+    def resolved_colocate(self) -> bool | None:
+        """True (always), False (never) or None (adaptive)."""
         if self.colocate is not None:
             return self.colocate
-        return os.environ.get("AGENT_TOOLS_COLOCATE", "").strip().lower() in {"1", "true", "yes", "on"}
+        env = os.environ.get("AGENT_TOOLS_COLOCATE", "").strip().lower()
+        if env in _ON:
+            return True
+        if env in _OFF:
+            return False
+        if env in ("", "auto"):
+            return None
+        raise ValueError(
+            f"AGENT_TOOLS_COLOCATE={env!r} is not understood: use 1 (always pin), 0 (never) or auto"
+        )
 
 
 class Runtime:
@@ -92,8 +108,11 @@ class Runtime:
         self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
-        self.colocation = Colocation() if self.settings.resolved_colocate() and supported() else None
-        """Set when runs pin their host-call round trips to one CPU; None when off."""
+        colocate = self.settings.resolved_colocate()
+        self.colocation = (
+            Colocation(adaptive=colocate is None) if colocate is not False and supported() else None
+        )
+        """Set when runs may pin their host-call round trips to one CPU; None when off."""
 
     @property
     def pool(self) -> pydantic_monty.Monty:
@@ -187,9 +206,10 @@ def configure(
     max_threads: int = 64,
     colocate: bool | None = None,
 ) -> None:
-    """Set the pool size, and whether runs are colocated on one CPU (off unless
-    `colocate=True` or `AGENT_TOOLS_COLOCATE=1`; Linux only). Closes the current
-    pool, if any; the next run starts a new one."""
+    """Set the pool size, and when runs are colocated on one CPU (Linux only):
+    `colocate=True` always, False never, None adaptively (or as env
+    `AGENT_TOOLS_COLOCATE` says). Closes the current pool, if any; the next run
+    starts a new one."""
     global _runtime
     settings = PoolSettings(max_workers, min_workers, max_threads, colocate)
     with _runtime_lock:

@@ -1,18 +1,19 @@
-"""Colocation (opt-in): a run's host-call round trips pinned to one CPU, and every
-mask put back afterwards."""
+"""Colocation: a run's host-call round trips pinned to one CPU (always, or adaptively
+once its first calls show slow round trips), and every mask put back afterwards."""
 
 from __future__ import annotations
 
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import agent_tools as at
 from agent_tools import runtime as rt
+from agent_tools.affinity import Colocation
 from agent_tools.runtime import worker_pids
 
 pytestmark = pytest.mark.skipif(
@@ -42,12 +43,97 @@ def colocated() -> Iterator[None]:
     at.configure()
 
 
-def test_off_by_default_and_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_adaptive_by_default_and_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AGENT_TOOLS_COLOCATE", raising=False)
-    assert rt.Runtime().colocation is None
-    monkeypatch.setenv("AGENT_TOOLS_COLOCATE", "1")
-    assert rt.Runtime().colocation is not None
+    default = rt.Runtime().colocation
+    assert default is not None and default.adaptive
+    for value, adaptive in [("1", False), ("always", False), ("auto", True), (" On ", False)]:
+        monkeypatch.setenv("AGENT_TOOLS_COLOCATE", value)
+        colocation = rt.Runtime().colocation
+        assert colocation is not None and colocation.adaptive is adaptive, value
+    for value in ["0", "off", "never"]:
+        monkeypatch.setenv("AGENT_TOOLS_COLOCATE", value)
+        assert rt.Runtime().colocation is None
+    monkeypatch.setenv("AGENT_TOOLS_COLOCATE", "sometimes")
+    with pytest.raises(ValueError, match="AGENT_TOOLS_COLOCATE='sometimes'"):
+        rt.Runtime()
     assert rt.Runtime(rt.PoolSettings(colocate=False)).colocation is None
+    assert rt.Runtime(rt.PoolSettings(colocate=True)).colocation.adaptive is False  # type: ignore[union-attr]
+
+
+def worker_masks_per_call(n: int, at_call: Callable[[int], object] = lambda i: None) -> list[set[int]]:
+    """Run a loop of `n` host calls; the union of the worker's thread masks seen by each.
+    `at_call(i)` runs in each call, after the masks are read."""
+    seen: list[set[int]] = []
+
+    def probe(t: int, i: int) -> int:
+        worker = [os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{worker_pids()[0]}/task")]
+        seen.append(set().union(*worker))
+        at_call(i)
+        return t + i
+
+    template = at.orchestrator_from_str(LOOP, inputs={"n": int}, output=int, tasks=[probe])
+    assert template(n=n) == sum(range(n))
+    return seen
+
+
+@pytest.mark.parametrize("slow", [True, False])
+def test_adaptive_pins_only_after_slow_round_trips(slow: bool) -> None:
+    at.configure(colocate=None, max_workers=1)
+    try:
+        colocation = rt.get_runtime().colocation
+        assert colocation is not None and colocation.adaptive
+        # Every gap counts as slow (threshold 0), or none does (threshold infinite).
+        colocation.slow_round_trip = 0.0 if slow else float("inf")
+        full = os.sched_getaffinity(0)
+        seen = worker_masks_per_call(colocation.samples + 6)
+        # The first call starts the clock, the next `samples` measure a gap each, and
+        # the last of those decides: pinned (or not) from there on.
+        assert all(mask == full for mask in seen[: colocation.samples])
+        later = seen[colocation.samples :]
+        assert all(len(mask) == 1 for mask in later) if slow else all(mask == full for mask in later)
+        assert all(mask == full for mask in all_masks().values())
+    finally:
+        at.configure()
+
+
+@pytest.fixture
+def adaptive_slow() -> Iterator[Colocation]:
+    """Adaptive colocation that finds every round trip slow (threshold 0)."""
+    at.configure(colocate=None, max_workers=1)
+    colocation = rt.get_runtime().colocation
+    assert colocation is not None and colocation.adaptive
+    colocation.slow_round_trip = 0.0
+    yield colocation
+    at.configure()
+
+
+def test_adaptive_never_pins_a_run_that_has_company(adaptive_slow: Colocation) -> None:
+    full = os.sched_getaffinity(0)
+    adaptive_slow.running.add(-1)  # another run in flight
+    try:
+        seen = worker_masks_per_call(adaptive_slow.samples + 6)
+    finally:
+        adaptive_slow.running.discard(-1)
+    assert all(mask == full for mask in seen)
+
+
+def test_adaptive_pin_lets_go_when_another_run_starts(adaptive_slow: Colocation) -> None:
+    full = os.sched_getaffinity(0)
+    company = adaptive_slow.samples + 3
+
+    def at_call(i: int) -> None:
+        if i == company:
+            adaptive_slow.running.add(-1)
+
+    try:
+        seen = worker_masks_per_call(adaptive_slow.samples + 8, at_call)
+    finally:
+        adaptive_slow.running.discard(-1)
+    assert all(len(mask) == 1 for mask in seen[adaptive_slow.samples : company + 1])
+    assert all(mask == full for mask in seen[company + 1 :])
+    assert all(mask == full for mask in all_masks().values())
+    assert adaptive_slow.running == set()
 
 
 def test_pins_the_round_trip_but_never_the_host_code(colocated: None) -> None:
