@@ -205,7 +205,7 @@ class Execution:
         # Host functions run on this thread during the feed: a template one of them
         # runs is nested one level deeper (fan-out threads and tasks set their own).
         token = nesting.set(depth + 1) if lookup is not None else None
-        colocation = runtime.colocation
+        colocation = runtime.colocation if lookup is not None else None  # no calls, no round trips to pin
         self._started = time.perf_counter()
         try:
             if colocation is not None:
