@@ -13,7 +13,7 @@ import pytest
 
 import agent_tools as at
 from agent_tools import runtime as rt
-from agent_tools.affinity import Colocation
+from agent_tools.affinity import Colocation, _io_threads  # pyright: ignore[reportPrivateUsage]
 from agent_tools.runtime import worker_pids
 
 pytestmark = pytest.mark.skipif(
@@ -95,6 +95,13 @@ def test_adaptive_pins_only_after_slow_round_trips(slow: bool) -> None:
         assert all(mask == full for mask in all_masks().values())
     finally:
         at.configure()
+
+
+def test_monty_names_its_io_threads_as_colocation_expects() -> None:
+    """Colocation finds Monty's host-side I/O threads by name: if a Monty release
+    renames them, this fails, rather than the gain quietly shrinking."""
+    assert at.orchestrator_from_str("1", inputs={}, output=int)() == 1
+    assert _io_threads(), "no thread named tokio-* in this process while a Monty pool is open"
 
 
 @pytest.fixture
