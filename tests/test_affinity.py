@@ -68,7 +68,7 @@ def worker_masks_per_call(n: int, at_call: Callable[[int], object] = lambda i: N
 
     def probe(t: int, i: int) -> int:
         worker = [os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{worker_pids()[0]}/task")]
-        seen.append(set().union(*worker))
+        seen.append(set[int]().union(*worker))
         at_call(i)
         return t + i
 
@@ -153,7 +153,7 @@ def test_pins_the_round_trip_but_never_the_host_code(colocated: None) -> None:
         thread = threading.Thread(target=lambda: spawned.append(os.sched_getaffinity(0)))
         thread.start()
         thread.join()
-        seen.append((os.sched_getaffinity(0), spawned[0], set().union(*worker)))
+        seen.append((os.sched_getaffinity(0), spawned[0], set[int]().union(*worker)))
         return t + i
 
     at.configure(colocate=True, max_workers=1)
@@ -171,9 +171,13 @@ def test_one_pinned_run_at_a_time_and_all_results_right(colocated: None) -> None
         return t + i
 
     template = at.orchestrator_from_str(LOOP, inputs={"n": int}, output=int, tasks=[probe])
+
+    def run_one(n: int) -> int:
+        return int(template(n=n))
+
     full = os.sched_getaffinity(0)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda n: template(n=n), range(100, 140)))
+        results = list(pool.map(run_one, range(100, 140)))
     assert results == [sum(range(n)) for n in range(100, 140)]
     assert all(mask == full for mask in all_masks().values())
     colocation = rt.get_runtime().colocation
