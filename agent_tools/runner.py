@@ -234,9 +234,10 @@ def _run_plain(
     """`run_template` for a template that needs none of the optional steps (`_plain`):
     the same checks in the same order, one attempt, nothing else."""
     started = time.perf_counter()
-    record = RunRecord(attempts=1)
+    record = RunRecord()
     try:
         inputs, in_size = _inputs(template, args, kwargs)
+        record.attempts = 1  # as in the general path: inputs that fail validation make no attempt
         record.result = _output(template, _attempt(template, inputs, loop, record, {}, None), in_size)
     except SandboxError as err:
         record.errors.append(err)

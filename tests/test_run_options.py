@@ -485,3 +485,25 @@ def test_a_crashed_worker_is_retried() -> None:
     killer.join()
     assert rec.result == "done on attempt 2" and rec.attempts == 2
     assert [type(e).__name__ for e in rec.errors] == ["WorkerCrashedError"]
+
+
+def test_plain_runs_keep_the_same_record_as_the_general_path() -> None:
+    """A template with no hooks, cache, retries, secrets or timeout takes the short
+    path: its record counts attempts, errors, output and time as the general path does."""
+    plain = at.orchestrator_from_str(
+        "print(n)\nn * 2 if n > 0 else 'negative'", inputs={"n": int}, output=int
+    )
+    for template in (plain, plain.override(retries=1)):
+        record = at.run(template, n=4)
+        assert (record.result, record.attempts, record.errors, record.stdout) == (8, 1, [], "4\n")
+        assert record.duration > 0
+        with pytest.raises(at.InputValidationError) as bad_input:
+            template(n="x")
+        assert bad_input.value.record is not None
+        assert (bad_input.value.record.attempts, bad_input.value.record.errors) == (0, [bad_input.value])
+        with pytest.raises(at.OutputValidationError) as bad_output:
+            template(n=-1)
+        failed = bad_output.value.record
+        assert failed is not None
+        assert (failed.attempts, failed.errors, failed.stdout) == (1, [bad_output.value], "-1\n")
+        assert failed.duration > 0
