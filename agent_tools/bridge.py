@@ -217,27 +217,24 @@ class Execution:
                     raise e.TimeLimitError("the run was cancelled before it started", source=self.source)
                 if state is not None and state.data is not None:
                     session.load_session(state.data)
-                try:
-                    value = session.feed_run(
-                        plan.code,
-                        inputs=inputs,
-                        external_lookup=lookup,
-                        print_callback=collector,
-                        os=self._os,
-                    )
-                except pydantic_monty.MontyTypingError as typing_error:
-                    if _blocks(typing_error, plan.functions):
-                        raise
-                    # Only complaints the code would survive (Optional narrowing and the
-                    # like): run it as written.
-                    value = session.feed_run(
-                        plan.code,
-                        inputs=inputs,
-                        external_lookup=lookup,
-                        print_callback=collector,
-                        os=self._os,
-                        skip_type_check=True,
-                    )
+                skip_type_check = False
+                while True:  # twice at most: again without the type check, see below
+                    try:
+                        value = session.feed_run(
+                            plan.code,
+                            inputs=inputs,
+                            external_lookup=lookup,
+                            print_callback=collector,
+                            os=self._os,
+                            skip_type_check=skip_type_check,
+                        )
+                        break
+                    except pydantic_monty.MontyTypingError as typing_error:
+                        if skip_type_check or _blocks(typing_error, plan.functions):
+                            raise
+                        # Only complaints the code would survive (Optional narrowing and
+                        # the like): run it as written.
+                        skip_type_check = True
                 if state is not None and self._limit_hit is None:
                     state.data = session.dump()
         except MontyError as exc:
@@ -330,7 +327,8 @@ class Execution:
             return self._pin
         if threading.get_native_id() != pin.feeder:
             return None
-        if self._colocation is not None and self._colocation.adaptive and not self._colocation.alone():
+        colocation = self._colocation
+        if colocation is not None and colocation.adaptive and not colocation.alone():
             self._unpin()  # another run started: it needs the shared I/O threads unpinned
             self._pin = None
             return None

@@ -134,6 +134,13 @@ def raw_loop(pool: pydantic_monty.Monty) -> Callable[[], object]:
     return raw
 
 
+def checked_loops(runners: dict[str, Callable[[], object]], settings: Settings) -> dict[str, list[float]]:
+    """Check that each runner's loop returns the right sum, then time them interleaved."""
+    for name, runner in runners.items():
+        check(runner(), LOOP_RESULT, f"{name} loop")
+    return interleaved(runners, settings.loop_repetitions, 1)
+
+
 def bench_trivial(pool: pydantic_monty.Monty, settings: Settings) -> tuple[list[Row], float, float]:
     template = orchestrator_from_str(TRIVIAL, inputs={"x": int, "y": int}, output=int)
 
@@ -180,9 +187,7 @@ def bench_host_calls(
         "ours async aio": lambda: loop.run_until_complete(async_template.aio()),
     }
     try:
-        for name, runner in runners.items():
-            check(runner(), LOOP_RESULT, f"{name} loop")
-        samples = interleaved(runners, settings.loop_repetitions, 1)
+        samples = checked_loops(runners, settings)
     finally:
         loop.close()
     total = {name: p50(values) / LOOP_CALLS * 1e6 for name, values in samples.items()}
@@ -306,9 +311,7 @@ def bench_colocation_modes(
         template = orchestrator_from_str(LOOP, inputs={}, output=int, tasks=[add])
         runners: dict[str, Callable[[], object]] = {"raw": raw_loop(pool), "ours": template}
         try:
-            for name, runner in runners.items():
-                check(runner(), LOOP_RESULT, f"{name} loop")
-            samples = interleaved(runners, settings.loop_repetitions, 1)
+            samples = checked_loops(runners, settings)
         finally:
             agent_tools.configure()
         total = {name: p50(values) / LOOP_CALLS * 1e6 for name, values in samples.items()}
