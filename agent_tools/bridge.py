@@ -15,6 +15,7 @@ import ast
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import itertools
 import os
 import re
@@ -22,8 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NoReturn
 
@@ -34,11 +34,11 @@ from . import errors as e
 from .affinity import Colocation, Pin
 from .eager import run_eager, thread_loop
 from .functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
-from .interface import to_plain
+from .interface import preview, to_plain
 from .prompts import hint
 from .record import HostCall
-from .runtime import MAX_NESTING, Runtime, nesting
-from .source import GATHER_BUILTIN
+from .runtime import MAX_NESTING, Runtime, get_runtime, nesting
+from .source import GATHER_BUILTIN, ColumnShifts, original_column
 from .state import SessionState
 
 __all__ = ["Execution", "Limits", "Plan"]
@@ -57,6 +57,9 @@ class Limits:
     max_stack_depth: int = 256
     max_host_calls: int = 1_000
     max_output_bytes: int = 1024 * 1024
+    max_recorded_value_bytes: int | None = 4096
+    """What the run record keeps of each host call's arguments and of its result (see
+    `interface.preview`); None keeps them whole."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class Plan:
     env_vars: Mapping[str, str]
     type_check: bool
     stubs: str | None
+    shifts: ColumnShifts = field(default_factory=lambda: {})
+    """Where `code` has text the user did not write (see `source.wrap_map_iterables`)."""
 
     @cached_property
     def checkout_options(self) -> dict[str, Any]:
@@ -142,6 +147,12 @@ class Execution:
     _last_failed: HostCall | None = None
     _started = 0.0
     _worker_pid: int | None = None
+    """The worker's pid while this run holds its session, else None: only then may the
+    worker be killed (under `_lock`); a pid kept past the checkout would kill an idle
+    worker, or one serving another run."""
+    _killed = False
+    _cancel_error: e.SandboxError | None = None
+    """Set by `cancel`: the error that names why the run was stopped."""
     _abort: BaseException | None = None
     """Set when a host function raised a BaseException that is not an Exception:
     what the run raises (see `_stop`), whether or not the code caught it."""
@@ -163,8 +174,12 @@ class Execution:
         host_loop: asyncio.AbstractEventLoop | None,
         secret_env: Mapping[str, str] | None = None,
         state: SessionState | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.plan = plan
+        self.redact = redact
+        """Replaces secret values in text; applied before anything recorded is cut."""
+        self._lock = threading.Lock()
         self.env_vars: Mapping[str, str] = {**plan.env_vars, **secret_env} if secret_env else plan.env_vars
         self.source = plan.source
         self.functions = plan.functions
@@ -194,7 +209,8 @@ class Execution:
             if builtins:
                 lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
                 lookup[GATHER_BUILTIN] = _gather_values
-        collector = _Output(self.limits.max_output_bytes, self._output_overflow)
+        slack = max((len(v.encode()) for v in self.env_vars.values()), default=0) if self.redact else 0
+        collector = _Output(self.limits.max_output_bytes, self._output_overflow, self.redact, slack)
         depth = self.depth
         if depth > MAX_NESTING:
             raise e.ResourceLimitError(
@@ -212,35 +228,23 @@ class Execution:
                 self._colocation, self._feeder = colocation, threading.get_ident()
                 colocation.running.add(id(self))
             with runtime.pool_at(depth).checkout(**plan.checkout_options) as session:
-                self._worker_pid = session.worker_pid
-                if self._cancelled:
-                    raise e.TimeLimitError("the run was cancelled before it started", source=self.source)
-                if state is not None and state.data is not None:
-                    session.load_session(state.data)
-                skip_type_check = False
-                while True:  # twice at most: again without the type check, see below
-                    try:
-                        value = session.feed_run(
-                            plan.code,
-                            inputs=inputs,
-                            external_lookup=lookup,
-                            print_callback=collector,
-                            os=self._os,
-                            skip_type_check=skip_type_check,
+                with self._lock:
+                    if self._cancelled:
+                        raise self._cancel_error or e.TimeLimitError(
+                            "the run was cancelled before it started", source=self.source
                         )
-                        break
-                    except pydantic_monty.MontyTypingError as typing_error:
-                        if skip_type_check or _blocks(typing_error, plan.functions):
-                            raise
-                        # Only complaints the code would survive (Optional narrowing and
-                        # the like): run it as written.
-                        skip_type_check = True
-                if state is not None and self._limit_hit is None:
-                    state.data = session.dump()
+                    self._worker_pid = session.worker_pid
+                try:
+                    value = self._feed(session, inputs, lookup, collector)
+                finally:
+                    with self._lock:  # from here on, nobody may signal this worker
+                        self._worker_pid = None
+                if self._killed:  # the feed returned, but its worker may be dead
+                    _flush_dead_worker(session)
         except MontyError as exc:
             self.stdout = collector.output
             if self._abort is not None:
-                self._raise_abort(self._abort, _location(exc))
+                self._raise_abort(self._abort, self._location(exc))
             error = self._classify(exc)
             if isinstance(exc, (pydantic_monty.MontyRuntimeError, pydantic_monty.MontySyntaxError)):
                 error.traceback = exc.display("traceback")
@@ -260,6 +264,48 @@ class Execution:
             raise self._limit_hit
         return value
 
+    def _feed(
+        self,
+        session: pydantic_monty.MontySession,
+        inputs: dict[str, Any],
+        lookup: dict[str, Any] | None,
+        collector: _Output,
+    ) -> Any:
+        plan, state = self.plan, self.state
+        if state is not None and state.data is not None:
+            session.load_session(state.data)
+        skip_type_check = False
+        while True:  # twice at most: again without the type check, see below
+            try:
+                value = session.feed_run(
+                    plan.code,
+                    inputs=inputs,
+                    external_lookup=lookup,
+                    print_callback=collector,
+                    os=self._os,
+                    skip_type_check=skip_type_check,
+                )
+                break
+            except pydantic_monty.MontyTypingError as typing_error:
+                if skip_type_check or _blocks(typing_error, plan.functions):
+                    raise
+                # Only complaints the code would survive (Optional narrowing and
+                # the like): run it as written.
+                skip_type_check = True
+        if state is not None and self._limit_hit is None and not self._killed:
+            state.data = session.dump()
+        return value
+
+    def _location(self, exc: MontyError) -> dict[str, Any]:
+        where = _location(exc)
+        shifts = self.plan.shifts
+        if shifts and "line" in where:
+            line = where["line"]
+            where["column"] = original_column(shifts, line, where.get("column"))
+            if "end_column" in where:
+                where["end_column"] = original_column(shifts, line, where["end_column"])
+        return where
+
     def _raise_abort(self, abort: BaseException, where: dict[str, Any]) -> NoReturn:
         """Raise what a host function's BaseException stopped the run with (see `_stop`);
         a HostFunctionError points at `where` in the code."""
@@ -269,20 +315,32 @@ class Execution:
                 setattr(abort, key, value)
         raise abort from abort.__cause__
 
-    def cancel(self) -> None:
-        """Stop this execution from another thread (the wall-clock timeout): refuse
-        further host calls, cancel pending async ones and stop the worker, which
-        the pool then replaces. A sync host function already running cannot be
+    def cancel(self, error: e.SandboxError | None = None) -> None:
+        """Stop this execution from another thread (a wall-clock timeout, an interrupt,
+        a cancelled task): refuse further host calls, cancel pending async ones and stop
+        the worker if this run still holds it (the pool replaces it). `error` names the
+        reason; the run raises it. A sync host function already running cannot be
         interrupted; its result is dropped."""
-        self._cancelled = True
+        with self._lock:
+            if not self._cancelled:
+                self._cancelled = True
+                self._cancel_error = error
         self._unpin()
         for future in list(self._pending):
             future.cancel()
         if self._eager_loop is not None and not self._eager_loop.is_closed():
             self._eager_loop.call_soon_threadsafe(_cancel_all_tasks, self._eager_loop)
-        if self._worker_pid is not None:
+        self._kill()
+
+    def _kill(self) -> None:
+        """SIGKILL this run's worker, only while the run holds its session."""
+        with self._lock:
+            pid = self._worker_pid
+            if pid is None:
+                return
+            self._killed = True
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self._worker_pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
 
     def _output_overflow(self) -> None:
         """The code printed past max_output_bytes: stop it now. Monty's own cap fails
@@ -293,9 +351,7 @@ class Execution:
             "(what it printed up to the limit is kept)",
             hint=hint("output-limit"),
         )
-        if self._worker_pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._worker_pid, signal.SIGKILL)
+        self._kill()
 
     # -- host calls ------------------------------------------------------------
 
@@ -358,8 +414,6 @@ class Execution:
         return call
 
     def _start_call(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> HostCall:
-        if self._cancelled:
-            raise RuntimeError("the run was cancelled: timeout exceeded")
         if self._abort is not None:
             raise RuntimeError("the run was stopped: an earlier host call raised a BaseException")
         if next(self._counter) >= self.limits.max_host_calls:
@@ -370,8 +424,15 @@ class Execution:
             )
             self._limit_hit = self._limit_hit or error
             raise RuntimeError(error.message)
+        keep = self.limits.max_recorded_value_bytes
+        if keep is not None:
+            args = preview(args, keep, self.redact)
+            kwargs = preview(kwargs, keep, self.redact) if kwargs else kwargs
         record = HostCall(fn.name, args, kwargs, started_ns=time.time_ns())
-        self.calls.append(record)
+        with self._lock:  # a call is refused or recorded, never both, whatever cancel does
+            if self._cancelled:
+                raise RuntimeError("the run was stopped (its wall-clock timeout fired, or it was cancelled)")
+            self.calls.append(record)
         return record
 
     def _finish_call(self, record: HostCall, started: float, result: Any, error: BaseException | None) -> Any:
@@ -383,11 +444,16 @@ class Execution:
             except Exception as exc:  # a model whose serializer fails, a container that cannot iterate
                 error = TypeError(f"{record.function} returned a value the sandbox cannot hold: {exc}")
                 error.__cause__ = exc
+        if self._cancelled and error is None:  # the run was stopped meanwhile: nobody reads this
+            error = RuntimeError("the run was stopped before this call returned; its result was dropped")
         if error is not None:
             record.error = error
             self._last_failed = record
             raise error
-        record.result = result
+        keep = self.limits.max_recorded_value_bytes
+        record.result = (
+            result if keep is None or type(result) in _PLAIN_SCALARS else preview(result, keep, self.redact)
+        )
         return result
 
     def _invoke(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -532,13 +598,36 @@ class Execution:
             return self._await(fan_out())
         if concurrency == 1 or len(items) == 1:
             return [self._invoke(target, a, {}) for a in items]
+        return self._threads(target, items, min(concurrency, len(items)))
 
-        def one(args: tuple[Any, ...]) -> Any:
-            nesting.set(self.depth + 1)  # a fresh thread of this map's own pool
-            return self._invoke(target, args, {})
+    def _threads(self, target: HostFunction, items: list[tuple[Any, ...]], lanes: int) -> list[Any]:
+        """Call `target` once per item on `lanes` daemon threads (a hung call must not
+        keep the process from exiting), each taking the next item in order. Every item
+        runs, as with a thread pool's map; the failure raised is the first in item order."""
+        results: list[Any] = [None] * len(items)
+        failures: dict[int, BaseException] = {}
+        order = iter(range(len(items)))
+        take = threading.Lock()
+        context = contextvars.copy_context()  # the run's context variables, in every lane
 
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-            return list(pool.map(one, items))
+        def lane() -> None:
+            nesting.set(self.depth + 1)
+            while True:
+                with take:
+                    index = next(order, None)
+                if index is None:
+                    return
+                try:
+                    results[index] = self._invoke(target, items[index], {})
+                except BaseException as exc:
+                    failures[index] = exc
+
+        helpers = get_runtime().helpers()
+        futures = [helpers.submit(context.copy().run, lane) for _ in range(lanes)]
+        concurrent.futures.wait(futures)
+        if failures:
+            raise failures[min(failures)]
+        return results
 
     def _os(self, *, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], **_: Any) -> Any:
         """OS calls: only the declared environment variables are visible. The clock,
@@ -556,6 +645,9 @@ class Execution:
     def _classify(self, exc: MontyError) -> e.SandboxError:
         if isinstance(exc, pydantic_monty.MontyTypingError):
             return _typing_error(exc, self.source)
+        if self._cancel_error is not None:  # stopped from outside: say why, not how
+            self._cancel_error.source = self.source
+            return self._cancel_error
         if isinstance(exc, pydantic_monty.MontyCrashedError):
             if self._limit_hit is not None:  # the output cap, which stops the worker
                 self._limit_hit.source = self.source
@@ -571,7 +663,7 @@ class Execution:
             return e.InputValidationError(f"an input cannot cross into the sandbox: {exc}")
         inner = exc.exception()
         etype, message = type(inner).__name__, str(inner)
-        where = _location(exc)
+        where = self._location(exc)
         if isinstance(exc, pydantic_monty.MontySyntaxError):
             return e.SandboxSyntaxError(message, source=self.source, **where)
         if self._limit_hit is not None:
@@ -668,12 +760,23 @@ _VIEW = re.compile(r"dict_(?:keys|values|items)\((\[.*\])\)", re.DOTALL)
 
 class _Output:
     """Collects what the code prints, up to `cap` bytes (UTF-8); the first batch past
-    the cap keeps what fits and calls `overflow` once."""
+    the cap keeps what fits and calls `overflow` once.
 
-    def __init__(self, cap: int, overflow: Callable[[], None]) -> None:
-        self._room = cap
+    With `redact`, it collects `slack` bytes more (the longest secret) and redacts the
+    whole before cutting it to `cap`: cutting first could keep the start of a secret."""
+
+    def __init__(
+        self,
+        cap: int,
+        overflow: Callable[[], None],
+        redact: Callable[[str], str] | None = None,
+        slack: int = 0,
+    ) -> None:
+        self._cap = cap
+        self._room = cap + slack
         self._parts: list[str] = []
         self._overflow = overflow
+        self._redact = redact
 
     def __call__(self, stream: str, text: str) -> None:
         if self._room < 0:
@@ -690,7 +793,12 @@ class _Output:
 
     @property
     def output(self) -> str:
-        return "".join(self._parts)
+        text = "".join(self._parts)
+        if self._redact is None:
+            return text
+        text = self._redact(text)
+        data = text.encode("utf-8", "surrogatepass")
+        return text if len(data) <= self._cap else data[: self._cap].decode("utf-8", "ignore")
 
 
 class _Stopped(RuntimeError):
@@ -719,12 +827,21 @@ def _iterable(value: Any, literals: frozenset[str] = frozenset()) -> Any:
             raise TypeError(f"parallel_map got {value}: pass a list, e.g. list(...)")
         if m := _RANGE.fullmatch(value):
             return range(*(int(g) for g in m.groups() if g is not None))
-        if m := _VIEW.fullmatch(value):
-            try:
-                return ast.literal_eval(m.group(1))
-            except (ValueError, SyntaxError):
-                return value
+        if _VIEW.fullmatch(value):
+            # Only reached when parallel_map was called under another name, so the
+            # iterable was not made a list in the sandbox (see source.wrap_map_iterables):
+            # the text is not parsed, which would let code make the host allocate at will.
+            raise TypeError(f"parallel_map got the text of a dict view ({value[:40]}...): pass list(...)")
     return value
+
+
+def _flush_dead_worker(session: pydantic_monty.MontySession) -> None:
+    """After this run killed its worker, make the pool see it before the session goes
+    back: a feed on a dead worker fails, and the pool replaces a worker that failed so.
+    Without this, a kill landing just as the feed returned would hand the next run a
+    dead worker."""
+    with contextlib.suppress(MontyError):
+        session.feed_run("None")
 
 
 def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:

@@ -43,10 +43,18 @@ class SandboxedConfig:
     type_check: bool = False
     max_host_calls: int = 1_000
     max_output_bytes: int = 1024 * 1024
+    max_recorded_value_bytes: int | None = 4096
+    """What the run record keeps of each host call's arguments, and of its result: the
+    value itself up to about this many bytes, else a copy cut to that size that says
+    what was cut (the function always gets, and the code always sees, the whole value).
+    None keeps every value whole, for a caller who needs them and accepts the memory:
+    a run may make `max_host_calls` calls."""
 
     def __post_init__(self) -> None:
         for name in ("timeout_ms", "max_memory", "max_stack_depth", "max_host_calls", "max_output_bytes"):
             require_int(f"SandboxedConfig.{name}", getattr(self, name), minimum=1)
+        if self.max_recorded_value_bytes is not None:
+            require_int("SandboxedConfig.max_recorded_value_bytes", self.max_recorded_value_bytes, minimum=64)
         if not isinstance(self.type_check, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"SandboxedConfig.type_check must be a bool, got {self.type_check!r}")
 

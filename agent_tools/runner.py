@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import inspect
 import os
 import threading
@@ -34,6 +35,7 @@ from .errors import (
     WorkerCrashedError,
 )
 from .interface import CUT_MARKER, cut_short, io_size, measure, type_name
+from .interrupts import watch_interrupts
 from .prompts import hint
 from .record import RunRecord
 from .redaction import Redactor
@@ -44,7 +46,7 @@ from .state import SessionState
 if TYPE_CHECKING:
     from .template import CodeTaskTemplate
 
-__all__ = ["RETRYABLE", "run_template"]
+__all__ = ["RETRYABLE", "arun_template", "run_template"]
 
 RETRYABLE: tuple[type[SandboxError], ...] = (HostFunctionError, WorkerCrashedError)
 """Failures worth another attempt: a registered function raised (it may be flaky) or
@@ -88,6 +90,38 @@ def _wait(backoff: Backoff | None) -> Callable[[tenacity.RetryCallState], float]
     return wait
 
 
+class Stopper:
+    """Stops the executions of one run, and of the runs nested in its registered
+    functions, from another thread: how a cancelled `await template.aio(...)` stops
+    its worker instead of leaving it to run to `timeout_ms`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executions: set[Execution] = set()
+        self.error: SandboxError | None = None
+
+    def attach(self, execution: Execution) -> None:
+        with self._lock:
+            self._executions.add(execution)
+            error = self.error
+        if error is not None:
+            execution.cancel(error)
+
+    def detach(self, execution: Execution) -> None:
+        with self._lock:
+            self._executions.discard(execution)
+
+    def stop(self, error: SandboxError) -> None:
+        with self._lock:
+            self.error = self.error or error
+            executions = list(self._executions)
+        for execution in executions:
+            execution.cancel(error)
+
+
+_stopper: contextvars.ContextVar[Stopper | None] = contextvars.ContextVar("agent_tools_stopper", default=None)
+
+
 def _attempt(
     template: CodeTaskTemplate,
     inputs: dict[str, Any],
@@ -95,6 +129,7 @@ def _attempt(
     record: RunRecord,
     secret_env: Mapping[str, str],
     state: SessionState | None,
+    redactor: Redactor | None = None,
 ) -> Any:
     """One execution, bounded by the template's wall-clock timeout if it has one."""
     runtime = get_runtime()
@@ -103,13 +138,20 @@ def _attempt(
         # handler): that loop is blocked by this call, so async functions run on the
         # runtime's background loop.
         loop = runtime.host_loop()
-    execution = Execution(template._plan(), loop, secret_env, state)  # pyright: ignore[reportPrivateUsage]
+    plan = template._plan()  # pyright: ignore[reportPrivateUsage]
+    execution = Execution(plan, loop, secret_env, state, redactor.text if redactor else None)
     seconds = template.timeout.seconds if template.timeout is not None else None
+    stopper = _stopper.get()
+    if stopper is not None:
+        stopper.attach(execution)
     try:
         if seconds is None:
-            return execution.run(runtime, inputs)
-        return _bounded(execution, runtime, inputs, seconds)
+            with watch_interrupts(functools.partial(execution.cancel, _interrupted())):
+                return execution.run(runtime, inputs)
+        return _supervised(execution, runtime, inputs, seconds)
     finally:
+        if stopper is not None:
+            stopper.detach(execution)
         for call in execution.calls:
             call.attempt = record.attempts
         record.calls += execution.calls  # every attempt's calls: they may have had effects
@@ -117,29 +159,40 @@ def _attempt(
         record.host_time += execution.host_time
 
 
-def _bounded(execution: Execution, runtime: Any, inputs: dict[str, Any], seconds: float) -> Any:
-    """Run on a thread of its own and stop waiting at the deadline: a host function
-    can block the feeding thread, and only the caller's wait can be bounded."""
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+def _interrupted() -> SandboxError:
+    return SandboxError("the run was interrupted (KeyboardInterrupt)")
 
-    def target() -> None:
-        try:
-            future.set_result(execution.run(runtime, inputs))
-        except BaseException as exc:
-            future.set_exception(exc)
 
+_INTERRUPT_GRACE_S = 2.0
+"""How long an interrupted run may take to wind down (its worker is killed at once)."""
+
+
+def _supervised(execution: Execution, runtime: Any, inputs: dict[str, Any], seconds: float | None) -> Any:
+    """Feed on a helper thread and wait here, where the wait can be bounded (a host
+    function may block the feeding thread past any deadline) and interrupted (Ctrl-C
+    reaches a waiting main thread at once). On the deadline or an interrupt, the run
+    is cancelled: its worker killed while it still holds it, its later host calls
+    refused."""
     context = contextvars.copy_context()  # the caller's context variables, as in its own thread
-    threading.Thread(target=context.run, args=(target,), name="agent-tools-timed-run", daemon=True).start()
+    future = runtime.helpers().submit(context.run, execution.run, runtime, inputs)
     try:
-        return future.result(timeout=seconds)
-    except concurrent.futures.TimeoutError:
-        execution.cancel()
-        raise TimeLimitError(
+        done, _ = concurrent.futures.wait([future], timeout=seconds)
+    except KeyboardInterrupt:
+        execution.cancel(_interrupted())
+        with contextlib.suppress(KeyboardInterrupt):  # let it end, so the pool is left tidy
+            concurrent.futures.wait([future], timeout=_INTERRUPT_GRACE_S)
+        raise
+    if not done:
+        assert seconds is not None
+        error = TimeLimitError(
             f"the run took longer than timeout={seconds:g}s (wall clock, host functions included); "
             "it was stopped and pending host calls were cancelled",
             source=execution.source,
             hint=hint("wall-clock"),
-        ) from None
+        )
+        execution.cancel(error)
+        raise error
+    return future.result()
 
 
 def _execute_with_retries(
@@ -149,12 +202,13 @@ def _execute_with_retries(
     record: RunRecord,
     secret_env: Mapping[str, str],
     state: SessionState | None,
+    redactor: Redactor | None,
 ) -> Any:
     strategy = template.retries
     if strategy.count == 0:  # the common case, without tenacity's per-run set-up
         record.attempts = 1
         try:
-            return _attempt(template, inputs, loop, record, secret_env, state)
+            return _attempt(template, inputs, loop, record, secret_env, state, redactor)
         except SandboxError as err:
             record.errors.append(err)
             raise
@@ -168,7 +222,7 @@ def _execute_with_retries(
         with attempt:
             record.attempts += 1
             try:
-                return _attempt(template, inputs, loop, record, secret_env, state)
+                return _attempt(template, inputs, loop, record, secret_env, state, redactor)
             except SandboxError as err:
                 record.errors.append(err)
                 raise
@@ -266,11 +320,13 @@ def run_template(
     inputs: dict[str, Any] = dict(kwargs)
     error: SandboxError | None = None
     try:
+        # Secrets first: a missing one fails the run before anything (a `pre` hook, a
+        # registered function) has run.
+        secret_env = _resolve_secrets(template) if template.secrets else {}
+        redactor = Redactor(secret_env) if secret_env else None
         if template._custom_pre:  # pyright: ignore[reportPrivateUsage]
             _call_hook(template.pre(*args, **kwargs))
         inputs, in_size = _inputs(template, args, kwargs)
-        secret_env = _resolve_secrets(template) if template.secrets else {}
-        redactor = Redactor(secret_env) if secret_env else None
         cache = template.cache
         key = None if cache.behavior == "disable" else _cache_key(template, inputs, cache)
         hit, value = (False, None)
@@ -279,7 +335,7 @@ def run_template(
         if hit:
             record.cached = True
         else:
-            value = _execute_with_retries(template, inputs, loop, record, secret_env, state)
+            value = _execute_with_retries(template, inputs, loop, record, secret_env, state, redactor)
         result = _output(template, value, in_size)
         if key is not None and not hit:
             with contextlib.suppress(TypeError):  # a result that is not plain data is not cached
@@ -322,3 +378,27 @@ def _finish(
             error=error,
             redact=redactor.text if redactor else (lambda s: s),
         )
+
+
+async def arun_template(
+    template: CodeTaskTemplate,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    state: SessionState | None = None,
+) -> RunRecord:
+    """`run_template` from async code: on a runtime thread, so the caller's loop stays
+    free (and serves the run's async functions). Cancelling the awaiting task stops
+    the run: its worker is killed and its later host calls refused."""
+    loop = asyncio.get_running_loop()
+    stopper = Stopper()
+
+    def in_thread() -> RunRecord:
+        _stopper.set(stopper)  # in the thread's own copy of the caller's context
+        return run_template(template, args, kwargs, loop, state=state)
+
+    try:
+        return await get_runtime().run_in_thread(in_thread)
+    except asyncio.CancelledError:
+        stopper.stop(SandboxError("the run was cancelled by its caller"))
+        raise

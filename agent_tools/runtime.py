@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import contextvars
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pydantic_monty
 
@@ -38,6 +40,7 @@ from .affinity import Colocation, supported
 
 __all__ = [
     "MAX_NESTING",
+    "DaemonExecutor",
     "PoolSettings",
     "Runtime",
     "configure",
@@ -98,6 +101,82 @@ class PoolSettings:
         )
 
 
+_Job = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class DaemonExecutor(Executor):
+    """A thread pool whose threads never hold up the interpreter's exit.
+
+    `concurrent.futures.ThreadPoolExecutor` joins its threads at exit, so one hung
+    registered function (a sync call that never returns, after its run's `timeout`
+    has long fired) keeps the process alive forever. These threads are daemons:
+    a run that was given up on is abandoned with the process. Idle threads wait
+    `idle_seconds` for work and then end; at most `max_threads` run at once, and
+    work beyond that waits in order.
+    """
+
+    def __init__(self, name: str, max_threads: int | None = None, idle_seconds: float = 30.0) -> None:
+        self._name = name
+        self._max = max_threads
+        self._idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[_Job]] = []
+        self._waiting: collections.deque[_Job] = collections.deque()
+        self._live = 0
+        self._count = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        job: _Job = (future, fn, args, kwargs)
+        with self._lock:
+            if self._idle:
+                self._idle.pop().put(job)
+                return future
+            if self._max is not None and self._live >= self._max:
+                self._waiting.append(job)
+                return future
+            self._live += 1
+            self._count += 1
+            number = self._count
+        inbox: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        inbox.put(job)
+        threading.Thread(target=self._work, args=(inbox,), name=f"{self._name}-{number}", daemon=True).start()
+        return future
+
+    def _work(self, inbox: queue.SimpleQueue[_Job]) -> None:
+        while True:
+            try:
+                job = inbox.get(timeout=self._idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:  # nobody handed us work meanwhile: end
+                        self._idle.remove(inbox)
+                        self._live -= 1
+                        return
+                continue  # a job is on its way
+            while True:
+                future, fn, args, kwargs = job
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args, **kwargs))
+                    except BaseException as exc:  # handed to whoever waits on the future
+                        future.set_exception(exc)
+                del job, future, fn, args, kwargs  # drop references while idle
+                with self._lock:
+                    if not self._waiting:
+                        self._idle.append(inbox)
+                        break
+                    job = self._waiting.popleft()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Cancel work not yet started (with `cancel_futures`); running work is left to end."""
+        if cancel_futures:
+            with self._lock:
+                waiting, self._waiting = list(self._waiting), collections.deque()
+            for future, *_ in waiting:
+                future.cancel()
+
+
 class Runtime:
     """Owns the pool, the thread executor for async callers and the host loop."""
 
@@ -105,7 +184,8 @@ class Runtime:
         self.settings = settings or PoolSettings()
         self._lock = threading.Lock()
         self._pools: dict[int, pydantic_monty.Monty] = {}
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: DaemonExecutor | None = None
+        self._helpers: DaemonExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         colocate = self.settings.resolved_colocate()
@@ -142,14 +222,23 @@ class Runtime:
         """The most worker processes the pools made so far may run together."""
         return self.settings.resolved_max_workers() * max(1, len(self._pools))
 
-    def executor(self) -> ThreadPoolExecutor:
+    def executor(self) -> DaemonExecutor:
+        """Threads for the runs of async callers, at most `max_threads` at once."""
         if self._executor is None:
             with self._lock:
                 if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=self.settings.max_threads, thread_name_prefix="agent-tools-run"
-                    )
+                    self._executor = DaemonExecutor("agent-tools-run", self.settings.max_threads)
         return self._executor
+
+    def helpers(self) -> DaemonExecutor:
+        """Unbounded daemon threads for work inside a run: `parallel_map` fan-out, and the
+        thread a supervised run feeds from (see `runner`). Never shares a bound with
+        `executor()`, so a run waiting for its helpers cannot deadlock with other runs."""
+        if self._helpers is None:
+            with self._lock:
+                if self._helpers is None:
+                    self._helpers = DaemonExecutor("agent-tools-helper")
+        return self._helpers
 
     def host_loop(self) -> asyncio.AbstractEventLoop:
         """A private event loop on a daemon thread, for async registered functions

@@ -17,7 +17,14 @@ import textwrap
 import typing
 from collections.abc import Collection
 
-__all__ = ["GATHER_BUILTIN", "dedent_source", "prepare_source"]
+__all__ = [
+    "GATHER_BUILTIN",
+    "ColumnShifts",
+    "dedent_source",
+    "original_column",
+    "prepare_source",
+    "wrap_map_iterables",
+]
 
 GATHER_BUILTIN = "_gather_values"
 _GATHER = "asyncio.gather"
@@ -85,3 +92,81 @@ def prepare_source(source: str, registered: Collection[str]) -> str:
         new = replacement.encode()
         encoded[index] = line[:start] + new + line[start + len(new) :]
     return b"".join(encoded).decode()
+
+
+ColumnShifts = dict[int, tuple[tuple[int, int], ...]]
+"""Per 1-based line of the rewritten code: (0-based column in the written code, length)
+of each text inserted there, in order."""
+
+_MAPS = ("parallel_map", "flyte_map")
+
+
+def _needs_list(arg: ast.expr) -> bool:
+    """Whether an iterable given to parallel_map must become a list in the sandbox:
+    anything but a literal list, a list comprehension or a `range(...)` call (a range is
+    handed to the host as its repr and rebuilt there at no cost)."""
+    if isinstance(arg, (ast.Starred, ast.List, ast.ListComp)):
+        return False
+    return not (isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id == "range")
+
+
+def wrap_map_iterables(code: str) -> tuple[str, ColumnShifts]:
+    """Wrap each iterable passed to `parallel_map`/`flyte_map` in `list(...)`, so the
+    sandbox hands the host a real list. Monty 1.4 hands a dict view, generator or other
+    iterable over as its repr string; rebuilding that text on the host would let code
+    make the host parse (and allocate for) any string shaped like a repr. Returns the new
+    code and where text was inserted, so error columns can be mapped back."""
+    if not any(name in code for name in _MAPS):
+        return code, {}
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return code, {}
+    inserts: list[tuple[int, int, str]] = []  # (line index, char column, text)
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _MAPS):
+            continue
+        for arg in node.args[1:]:
+            if not _needs_list(arg) or arg.end_lineno is None or arg.end_col_offset is None:
+                continue
+            inserts.append((arg.lineno - 1, arg.col_offset, "list("))
+            inserts.append((arg.end_lineno - 1, arg.end_col_offset, ")"))
+    if not inserts:
+        return code, {}
+    lines = code.splitlines(keepends=True)
+    by_line: dict[int, list[tuple[int, str]]] = {}
+    for index, byte_col, text in inserts:
+        # ast columns are UTF-8 byte offsets; the inserts are placed by character
+        col = len(lines[index].encode()[:byte_col].decode("utf-8", "ignore"))
+        by_line.setdefault(index, []).append((col, text))
+    shifts: ColumnShifts = {}
+    for index, edits in by_line.items():
+        edits.sort(key=lambda edit: edit[0])
+        line = lines[index]
+        out: list[str] = []
+        last = 0
+        for col, text in edits:
+            out += [line[last:col], text]
+            last = col
+        out.append(line[last:])
+        lines[index] = "".join(out)
+        shifts[index + 1] = tuple((col, len(text)) for col, text in edits)
+    return "".join(lines), shifts
+
+
+def original_column(shifts: ColumnShifts, line: int | None, column: int | None) -> int | None:
+    """The 1-based column in the written code of `column` (1-based) on `line` of the
+    rewritten code; inside an inserted text, the column the text was inserted at."""
+    edits = shifts.get(line) if line is not None else None
+    if not edits or column is None:
+        return column
+    position = column - 1  # 0-based, rewritten
+    shift = 0
+    for col, length in edits:
+        start = col + shift  # where this insert begins in the rewritten line
+        if position < start:
+            break
+        if position < start + length:
+            return col + 1
+        shift += length
+    return position - shift + 1

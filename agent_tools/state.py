@@ -38,12 +38,6 @@ class SessionState:
 
     async def arun(self, template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> RunRecord:
         """`agent_tools.arun`, starting from (and then updating) this state."""
-        import asyncio
+        from .runner import arun_template
 
-        from .runner import run_template
-        from .runtime import get_runtime
-
-        loop = asyncio.get_running_loop()
-        return await get_runtime().run_in_thread(
-            lambda: run_template(template, args, inputs, loop, state=self)
-        )
+        return await arun_template(template, args, inputs, state=self)

@@ -27,9 +27,8 @@ from .functions import HostFunction, build_stubs, register
 from .interface import DEFAULT_MAX_INLINE_IO_BYTES, NativeInterface
 from .params import check
 from .record import RunRecord
-from .runner import run_template
-from .runtime import get_runtime
-from .source import dedent_source, prepare_source
+from .runner import arun_template, run_template
+from .source import dedent_source, prepare_source, wrap_map_iterables
 
 __all__ = ["CodeTaskTemplate", "arun", "orchestrate_local", "orchestrator_from_str", "run"]
 
@@ -118,7 +117,7 @@ class CodeTaskTemplate:
         self._user_input_names = declared
         self._functions: dict[str, HostFunction] = register(self._user_functions)
         self._user_functions = {name: f.func for name, f in self._functions.items()}
-        self._code = prepare_source(self._user_source, self._functions)
+        self._code, self._shifts = wrap_map_iterables(prepare_source(self._user_source, self._functions))
         self._has_async = any(f.is_async for f in self._functions.values())
         # Hooks a subclass overrides; the defaults do nothing, so runs skip them.
         self._custom_pre = type(self).pre is not CodeTaskTemplate.pre
@@ -175,8 +174,7 @@ class CodeTaskTemplate:
         )
 
     async def _arun(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> RunRecord:
-        loop = asyncio.get_running_loop()
-        return await get_runtime().run_in_thread(lambda: self._run(args, kwargs, loop))
+        return await arun_template(self, args, kwargs)
 
     def _run(
         self, args: tuple[Any, ...], kwargs: Mapping[str, Any], loop: asyncio.AbstractEventLoop | None
@@ -196,6 +194,7 @@ class CodeTaskTemplate:
                 max_stack_depth=config.max_stack_depth,
                 max_host_calls=config.max_host_calls,
                 max_output_bytes=config.max_output_bytes,
+                max_recorded_value_bytes=config.max_recorded_value_bytes,
             )
             plan = Plan(
                 code=self._code,
@@ -205,6 +204,7 @@ class CodeTaskTemplate:
                 env_vars=env,
                 type_check=config.type_check,
                 stubs=self.type_check_stubs if config.type_check else None,
+                shifts=self._shifts,
             )
             self._cached_plan, self._plan_config = plan, config
         return plan

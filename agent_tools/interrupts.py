@@ -1,0 +1,90 @@
+"""Ctrl-C during a feed on the main thread.
+
+Python runs a signal handler only between bytecodes of the main thread, and a feed
+is one call into Monty that returns when the code ends or hits `timeout_ms` (30 s
+by default): until then, SIGINT waits. Moving every feed off the main thread would
+make it interruptible, but each hop wakes a second CPU (about 70 us on an idle VM).
+
+Instead, while the main thread feeds, the signal module's wakeup fd points at a
+pipe that a daemon thread reads. SIGINT writes a byte there at once (the C-level
+handler does, even while the main thread is inside Monty); the thread stops the
+feeding runs by killing their workers, the feed returns, and Python's own handler
+raises `KeyboardInterrupt` in the main thread at its next bytecode. Cost on the
+normal path: two `set_wakeup_fd` calls per run. The mechanism stands aside when
+someone else owns the wakeup fd (an asyncio loop's signal handlers) or SIGINT has a
+handler other than Python's default.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+
+__all__ = ["watch_interrupts"]
+
+
+class _Watch:
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.write_fd, False)
+        self.lock = threading.Lock()
+        self.stops: dict[int, Callable[[], None]] = {}
+        threading.Thread(target=self._serve, name="agent-tools-interrupts", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                data = os.read(self.read_fd, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            if signal.SIGINT in data:
+                with self.lock:
+                    stops = list(self.stops.values())
+                for stop in stops:
+                    stop()
+
+
+_watch: _Watch | None = None
+_watch_lock = threading.Lock()
+
+
+def _get_watch() -> _Watch:
+    global _watch
+    if _watch is None:
+        with _watch_lock:
+            if _watch is None:
+                _watch = _Watch()
+    return _watch
+
+
+@contextmanager
+def watch_interrupts(stop: Callable[[], None]) -> Generator[None, None, None]:
+    """Call `stop` (from another thread) if SIGINT arrives while the block runs on the
+    main thread. Elsewhere, or when the wakeup fd or SIGINT are someone else's, a no-op."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    watch = _get_watch()
+    previous = signal.set_wakeup_fd(watch.write_fd, warn_on_full_buffer=False)
+    if previous not in (-1, watch.write_fd):  # an event loop's: leave it be
+        signal.set_wakeup_fd(previous)
+        yield
+        return
+    key = id(stop)
+    with watch.lock:
+        watch.stops[key] = stop
+    try:
+        yield
+    finally:
+        with watch.lock:
+            watch.stops.pop(key, None)
+        if previous == -1:
+            signal.set_wakeup_fd(-1)
