@@ -23,3 +23,23 @@ def explode(reason: str) -> None:
 
 FUNCS: list[Callable[..., Any]] = [greet, multiply, explode]
 NOT_CALLABLE = [greet, 42]
+
+
+def delete_everything(marker: str) -> str:
+    """Deletes everything (writes `marker` to a file, so a test can see it ran)."""
+    from pathlib import Path
+
+    Path(marker).write_text("ran")
+    return "deleted"
+
+
+def gated_toolset() -> Any:
+    """A CodeToolset where `delete_everything` needs a person's approval."""
+    from pydantic_ai import Tool
+
+    import agent_tools as at
+
+    return at.CodeToolset([greet, Tool(delete_everything, requires_approval=True)])
+
+
+GATED = gated_toolset()

@@ -269,3 +269,24 @@ def test_module_entry_point(data_dir: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["result"] == 120
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "delete_everything(marker)",
+        "try:\n    delete_everything(marker)\nexcept Exception:\n    pass\n'swallowed'",
+        "parallel_map(delete_everything, [marker, marker])",
+    ],
+)
+def test_a_toolset_tool_needing_approval_never_runs_from_the_cli(
+    cli: Runner, tmp_path: Path, code: str
+) -> None:
+    marker = tmp_path / "ran.txt"
+    source = f"marker = {str(marker)!r}\n{code}"
+    r = cli(write(tmp_path, source), "--tools", "tests.cli_tools_example:GATED")
+    assert r.status == 1, r.stdout + r.stderr
+    assert "approval" in r.stdout + r.stderr
+    assert not marker.exists()
+    ok = cli("-", "--tools", "tests.cli_tools_example:GATED", stdin="greet('Ada')")
+    assert ok.status == 0 and "Hello, Ada!" in ok.stdout

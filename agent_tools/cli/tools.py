@@ -26,9 +26,9 @@ def _load_one(spec: str) -> list[Callable[..., Any]]:
         value: Any = getattr(module, attr)
     except AttributeError:
         raise ToolsError(f"--tools {spec!r}: {module_name} has no attribute {attr!r}") from None
-    registered = getattr(value, "_registered", None)  # a CodeToolset: its functions
-    if registered is not None:
-        return [r.func for r in registered]
+    runner = getattr(value, "runner", None)  # a CodeToolset: its functions as its run_code sees them,
+    if runner is not None and hasattr(runner, "callables"):  # approval guards and all
+        return list(runner.callables.values())
     if isinstance(value, Mapping):
         return list(value.values())  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
     if callable(value):
