@@ -3,8 +3,10 @@
     python benchmarks/soak.py            # 10,000 runs
     python benchmarks/soak.py --runs 500 # the CI version (tests/test_soak.py)
 
-The mix: successes with host calls, errors in the code, time limits, errors raised
-by a registered function, and output over the print cap. Every outcome is checked
+The mix: successes with host calls, trivial successes, errors in the code, time
+limits, wall-clock timeouts (a CPU loop and a host function that sleeps: both kill
+the run's worker), memory limits, errors raised by a registered function, and output
+over the print cap (which kills the worker too). Every outcome is checked
 against what that kind of run must give; a single wrong one is a failure. Reports
 runs per second, p50/p99 latency, host RSS and the number of Monty workers at
 start (after warm-up), middle and end. Bounds: RSS growth after warm-up under 10%,
@@ -37,6 +39,11 @@ def fail(n: int) -> int:
     raise ValueError(f"tool failed on {n}")
 
 
+def nap(n: int) -> int:
+    time.sleep(0.5)
+    return n
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -50,8 +57,10 @@ def _kinds() -> list[Kind]:
 
     def make(code: str, output: Any = int, **kw: Any) -> at.CodeTaskTemplate:
         return at.orchestrator_from_str(
-            code, inputs={"n": int}, output=output, tasks=[add, fail], plugin_config=config, **kw
+            code, inputs={"n": int}, output=output, tasks=[add, fail, nap], plugin_config=config, **kw
         )
+
+    small_heap = at.SandboxedConfig(timeout_ms=2_000, max_memory=2_000_000)
 
     return [
         Kind("ok", make("s = 0\nfor i in range(5):\n    s = add(s, i)\ns + n"), lambda n, r: r == 10 + n),
@@ -66,6 +75,30 @@ def _kinds() -> list[Kind]:
             make("fail(n)"),
             lambda n, r: isinstance(r, at.HostFunctionError) and f"tool failed on {n}" in r.message,
         ),
+        Kind("trivial", make("n * 2"), lambda n, r: r == 2 * n),
+        Kind(
+            "wall clock (cpu)",
+            at.orchestrator_from_str(
+                "while True:\n    pass",
+                inputs={"n": int},
+                plugin_config=at.SandboxedConfig(timeout_ms=5_000),
+                timeout=0.03,
+            ),
+            lambda n, r: isinstance(r, at.TimeLimitError) and "wall clock" in r.message,
+        ),
+        Kind(
+            "wall clock (host)",
+            make("nap(n)", timeout=0.03),
+            lambda n, r: isinstance(r, at.TimeLimitError) and "wall clock" in r.message,
+        ),
+        Kind(
+            "memory limit",
+            at.orchestrator_from_str(
+                "x = []\nwhile True:\n    x.append('z' * 10000)", inputs={"n": int}, plugin_config=small_heap
+            ),
+            lambda n, r: isinstance(r, at.MemoryLimitError),
+        ),
+        Kind("healthy", make("add(n, 1)"), lambda n, r: r == n + 1),
         Kind(
             "print flood",
             make("while True:\n    print('x' * 100)"),
@@ -88,7 +121,7 @@ def worker_count() -> int:
 @dataclass
 class Soak:
     runs: int
-    threads: int = 4
+    threads: int = 8
     latencies: list[float] = field(default_factory=lambda: [])
     wrong: list[str] = field(default_factory=lambda: [])
     samples: dict[str, tuple[int, int]] = field(default_factory=lambda: {})
@@ -200,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
     soak = Soak(runs=args.runs, threads=args.threads)
     soak.run()
