@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import contextvars
@@ -181,6 +182,7 @@ class Execution:
         """Replaces secret values in text; applied before anything recorded is cut."""
         self._lock = threading.Lock()
         self.env_vars: Mapping[str, str] = {**plan.env_vars, **secret_env} if secret_env else plan.env_vars
+        self.secrets: tuple[str, ...] = tuple(v for v in secret_env.values() if v) if secret_env else ()
         self.source = plan.source
         self.functions = plan.functions
         self.limits = plan.limits
@@ -209,8 +211,7 @@ class Execution:
             if builtins:
                 lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
                 lookup[GATHER_BUILTIN] = _gather_values
-        slack = max((len(v.encode()) for v in self.env_vars.values()), default=0) if self.redact else 0
-        collector = _Output(self.limits.max_output_bytes, self._output_overflow, self.redact, slack)
+        collector = _Output(self.limits.max_output_bytes, self._output_overflow, self.redact, self.secrets)
         depth = self.depth
         if depth > MAX_NESTING:
             raise e.ResourceLimitError(
@@ -223,6 +224,7 @@ class Execution:
         token = nesting.set(depth + 1) if lookup is not None else None
         colocation = runtime.colocation if lookup is not None else None  # no calls, no round trips to pin
         self._started = time.perf_counter()
+        _live.add(self)
         try:
             if colocation is not None:
                 self._colocation, self._feeder = colocation, threading.get_ident()
@@ -251,6 +253,7 @@ class Execution:
                 error.frames = [frame.dict() for frame in exc.traceback()]
             raise error from (error.__cause__ or _cause(exc))
         finally:
+            _live.discard(self)
             if token is not None:
                 nesting.reset(token)
             if colocation is not None:
@@ -467,6 +470,8 @@ class Execution:
                     result = self._await(self._guard(result))
             except _Stopped as stopped:
                 raise self._stop(record, started, stopped.original) from None
+            except e.FatalToolError as fatal:  # the host says stop: the code must not catch it away
+                raise self._stop(record, started, fatal) from None
             except Exception as exc:
                 return self._finish_call(record, started, None, exc)
             except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
@@ -485,6 +490,8 @@ class Execution:
                 result = await self._guard(fn.call(*args))
             except _Stopped as stopped:
                 raise self._stop(record, started, stopped.original) from None
+            except e.FatalToolError as fatal:  # the host says stop: the code must not catch it away
+                raise self._stop(record, started, fatal) from None
             except Exception as exc:
                 return self._finish_call(record, started, None, exc)
             return self._finish_call(record, started, result, None)
@@ -505,11 +512,12 @@ class Execution:
             raise _Stopped(exc) from None
 
     def _stop(self, record: HostCall, started: float, exc: BaseException) -> RuntimeError:
-        """A host function raised a BaseException that is not an Exception: the run
-        stops, even if the code catches what it sees. KeyboardInterrupt and SystemExit
-        are the host's own signals to stop, so the caller gets them as they were;
-        anything else (GeneratorExit, a stray CancelledError, a custom BaseException)
-        is a fault of the function and becomes a HostFunctionError."""
+        """A host function raised a BaseException that is not an Exception, or a
+        `FatalToolError`: the run stops, even if the code catches what it sees.
+        KeyboardInterrupt and SystemExit are the host's own signals to stop, so the
+        caller gets them as they were; anything else (a FatalToolError, GeneratorExit,
+        a stray CancelledError, a custom BaseException) becomes a HostFunctionError
+        whose cause it is (`run_code` raises a FatalToolError cause to its caller)."""
         record.error = exc
         record.duration = time.perf_counter() - started
         self.host_time += record.duration
@@ -520,7 +528,11 @@ class Execution:
                 error = e.HostFunctionError(
                     f"{e.format_call(record.function, record.args, record.kwargs)} raised "
                     f"{type(exc).__name__}{f': {exc}' if str(exc) else ''} "
-                    "(a BaseException, not an Exception: the run was stopped)",
+                    + (
+                        "(a FatalToolError: the run was stopped)"
+                        if isinstance(exc, e.FatalToolError)
+                        else "(a BaseException, not an Exception: the run was stopped)"
+                    ),
                     function=record.function,
                     args=record.args,
                     kwargs=record.kwargs,
@@ -762,33 +774,39 @@ class _Output:
     """Collects what the code prints, up to `cap` bytes (UTF-8); the first batch past
     the cap keeps what fits and calls `overflow` once.
 
-    With `redact`, it collects `slack` bytes more (the longest secret) and redacts the
-    whole before cutting it to `cap`: cutting first could keep the start of a secret."""
+    With `secrets`, it keeps as many bytes more as the longest secret and redacts the
+    whole before cutting it to `cap`: cutting first could keep the start of a secret.
+    If the stream was stopped at the cap while a secret was being printed, the start
+    of that secret that did arrive is dropped too."""
 
     def __init__(
         self,
         cap: int,
         overflow: Callable[[], None],
         redact: Callable[[str], str] | None = None,
-        slack: int = 0,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._cap = cap
-        self._room = cap + slack
+        self._room = cap  # before the overflow fires
+        self._slack = max((len(v.encode()) for v in secrets), default=0) if redact else 0
         self._parts: list[str] = []
         self._overflow = overflow
         self._redact = redact
+        self._secrets = secrets
+        self._over = False
 
     def __call__(self, stream: str, text: str) -> None:
-        if self._room < 0:
+        if self._over:
             return
         size = len(text.encode("utf-8", "surrogatepass"))
         if size <= self._room:
             self._parts.append(text)
             self._room -= size
             return
-        fits = text.encode("utf-8", "surrogatepass")[: self._room].decode("utf-8", "ignore")
+        keep = self._room + self._slack  # the slack only ever holds what is cut below
+        fits = text.encode("utf-8", "surrogatepass")[:keep].decode("utf-8", "ignore")
         self._parts.append(fits)
-        self._room = -1
+        self._over = True
         self._overflow()
 
     @property
@@ -798,7 +816,20 @@ class _Output:
             return text
         text = self._redact(text)
         data = text.encode("utf-8", "surrogatepass")
-        return text if len(data) <= self._cap else data[: self._cap].decode("utf-8", "ignore")
+        if len(data) > self._cap:
+            text = data[: self._cap].decode("utf-8", "ignore")
+        if self._over:
+            text = _drop_secret_start(text, self._secrets)
+        return text
+
+
+def _drop_secret_start(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` less a tail that is the start of a secret (a stream cut mid-secret)."""
+    for secret in secrets:
+        for size in range(min(len(secret) - 1, len(text)), 1, -1):
+            if text.endswith(secret[:size]):
+                return text[:-size]
+    return text
 
 
 class _Stopped(RuntimeError):
@@ -833,6 +864,33 @@ def _iterable(value: Any, literals: frozenset[str] = frozenset()) -> Any:
             # the text is not parsed, which would let code make the host allocate at will.
             raise TypeError(f"parallel_map got the text of a dict view ({value[:40]}...): pass list(...)")
     return value
+
+
+_live: set[Execution] = set()
+"""Executions under way in this process (set operations are atomic under the GIL)."""
+
+_EXIT_GRACE_S = 3.0
+
+
+def _settle_at_exit() -> None:
+    """At interpreter exit, stop the runs still under way (only daemon threads can be
+    running one by now: a run given up on at its wall-clock timeout, whose host
+    function is still busy, or a daemon thread of the program's) and give them a
+    moment to leave Monty. A thread that comes back from a host function into Monty
+    while the interpreter finalizes is ended by CPython with `pthread_exit`, whose
+    unwinding through Monty's Rust frames aborts the process (SIGABRT, status 134)
+    instead of exiting with the program's own status. A host function that stays
+    busy past the grace is left to the exit."""
+    if not _live:
+        return
+    for execution in list(_live):
+        execution.cancel(e.SandboxError("the process is exiting"))
+    deadline = time.monotonic() + _EXIT_GRACE_S
+    while _live and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+atexit.register(_settle_at_exit)  # after the runtime's own: atexit runs it first
 
 
 def _flush_dead_worker(session: pydantic_monty.MontySession) -> None:

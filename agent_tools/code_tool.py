@@ -10,7 +10,6 @@ fix are raised to the caller instead.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +18,19 @@ import pydantic_core
 
 from .capabilities import capability_sheet
 from .config import SandboxedConfig
-from .errors import HostFunctionError, SandboxError, SecretError, excerpt, format_call, short_repr
+from .errors import (
+    FatalToolError,
+    HostFunctionError,
+    SandboxError,
+    SecretError,
+    excerpt,
+    format_call,
+    short_repr,
+)
 from .functions import HostFunction, register
 from .prompts import render
 from .record import HostCall, RunRecord
-from .runtime import get_runtime
+from .runner import arun_template
 from .state import SessionState
 from .template import CodeTaskTemplate, orchestrator_from_str
 
@@ -31,12 +38,6 @@ __all__ = ["DEFAULT_MAX_RESULT_CHARS", "CodeRunner", "FatalToolError", "ToolRepl
 
 DEFAULT_MAX_RESULT_CHARS = 20_000
 """How much of a result the model gets back before it is cut (configurable)."""
-
-
-class FatalToolError(Exception):
-    """Raise this (or a subclass) from a registered function for a failure the model
-    cannot fix, such as a bug or an outage on the host: `run_code` raises it to the
-    caller instead of showing it to the model as something to retry."""
 
 
 @dataclass(frozen=True)
@@ -187,11 +188,7 @@ class CodeRunner:
     ) -> ToolReply:
         template = self.template(code, functions)
         try:
-            if state is not None:
-                record = await state.arun(template)
-            else:
-                loop = asyncio.get_running_loop()
-                record = await get_runtime().run_in_thread(lambda: template._run((), {}, loop))  # pyright: ignore[reportPrivateUsage]
+            record = await arun_template(template, (), {}, state=state)
         except SandboxError as error:
             return self.reply(code, None, error)
         return self.reply(code, record, None)

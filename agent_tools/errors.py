@@ -8,7 +8,9 @@ instance for programs that want them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Generator, Mapping, Sequence
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallLimitError",
+    "FatalToolError",
     "HostFunctionError",
     "InputValidationError",
     "MemoryLimitError",
@@ -32,15 +35,61 @@ __all__ = [
     "UnknownFunctionError",
     "WorkerCrashedError",
     "excerpt",
+    "redact_text",
+    "redacting",
+    "redaction_scope",
+    "stop_redacting",
 ]
 
 _CONTEXT_LINES = 2
 _MAX_REPR = 200
 
 
+Redact = Callable[[str], str]
+"""A function that replaces secret values in a text (`Redactor.text`)."""
+
+_redact: ContextVar[Redact | None] = ContextVar("agent_tools_redact", default=None)
+"""The current run's text redaction, while a run with secrets is under way."""
+
+
+def redacting(redact: Redact | None) -> Token[Redact | None]:
+    """Make `redact` the text redaction of the current context (a run with secrets)
+    until `stop_redacting(token)`: `short_repr` (so `format_call` and every error
+    message quoting a value) applies it to the whole repr before cutting it, so no
+    cut can leave a part of a secret behind. Context variables follow the run into
+    `contextvars.copy_context()` threads and asyncio tasks started inside it."""
+    return _redact.set(redact)
+
+
+def stop_redacting(token: Token[Redact | None]) -> None:
+    """Undo the `redacting` call that returned `token` (in the same context)."""
+    _redact.reset(token)
+
+
+@contextlib.contextmanager
+def redaction_scope(redact: Redact | None) -> Generator[None, None, None]:
+    """`with redaction_scope(redactor.text): ...`: `redacting` for the block."""
+    token = _redact.set(redact)
+    try:
+        yield
+    finally:
+        _redact.reset(token)
+
+
+def redact_text(text: str) -> str:
+    """`text` with the current run's secrets replaced (unchanged outside such a run):
+    for code that cuts or formats text it did not get from `short_repr`."""
+    redact = _redact.get()
+    return text if redact is None else redact(text)
+
+
 def short_repr(value: object, limit: int = _MAX_REPR) -> str:
-    """`repr` cut to `limit` characters, saying how much was cut."""
+    """`repr` cut to `limit` characters, saying how much was cut. Within `redacting`,
+    secrets are replaced in the whole repr first."""
     text = repr(value)
+    redact = _redact.get()
+    if redact is not None:
+        text = redact(text)
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit} more chars)"
@@ -77,6 +126,12 @@ def excerpt(
             carets = "^" * max(1, min(end, len(text) + 1) - column)
             out.append(f"  {' ' * width} | {' ' * (column - 1)}{carets}")
     return "\n".join(out)
+
+
+class FatalToolError(Exception):
+    """Raise this (or a subclass) from a registered function for a failure the model
+    cannot fix, such as a bug or an outage on the host: `run_code` raises it to the
+    caller instead of showing it to the model as something to retry."""
 
 
 class SandboxError(Exception):

@@ -108,38 +108,48 @@ def _check_encodable(text: str) -> None:
 def to_plain(value: Any) -> Any:
     """Turn a host value into plain data Monty can hold: models and dataclasses become
     dicts, containers are converted element-wise. Anything else (an arbitrary object, a
-    cycle) is a `TypeError` naming the type, rather than a failure deep in Monty."""
+    cycle) is a `TypeError` naming the type, rather than a failure deep in Monty. A
+    container that occurs twice is converted once and shared the same way, so a value
+    made of shared parts is never expanded here."""
     try:
-        return _to_plain(value)
+        return _to_plain(value, {})
     except RecursionError:
         raise TypeError("value is cyclic or nested too deeply to cross into the sandbox") from None
 
 
-def _to_plain(value: Any) -> Any:
+def _to_plain(value: Any, memo: dict[int, tuple[Any, Any]]) -> Any:
     if type(value) is str:
         if not value.isascii():  # O(1): CPython keeps the flag
             _check_encodable(value)
         return value
     if value is None or isinstance(value, _LEAVES):
         return value
+    ident = id(typing.cast(object, value))
+    seen = memo.get(ident)
+    if seen is not None:
+        return seen[1]
+    converted: Any
     if isinstance(value, BaseModel):
-        return _to_plain(value.model_dump())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
+        converted = _to_plain(value.model_dump(), memo)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        converted = {f.name: _to_plain(getattr(value, f.name), memo) for f in dataclasses.fields(value)}
+    elif isinstance(value, dict):
         items = typing.cast(dict[Any, Any], value).items()
-        return {_to_plain(k): _to_plain(v) for k, v in items}
-    if isinstance(value, list):
-        return [_to_plain(v) for v in typing.cast(list[Any], value)]
-    if isinstance(value, tuple):
-        return tuple(_to_plain(v) for v in typing.cast(tuple[Any, ...], value))
-    if isinstance(value, (set, frozenset)):
-        converted = (_to_plain(v) for v in typing.cast(set[Any], value))
-        return frozenset(converted) if isinstance(value, frozenset) else set(converted)
-    raise TypeError(
-        f"a value of type {type(value).__qualname__} cannot cross into the sandbox; "
-        "return plain data (dict, list, str, numbers), a pydantic model or a dataclass"
-    )
+        converted = {_to_plain(k, memo): _to_plain(v, memo) for k, v in items}
+    elif isinstance(value, list):
+        converted = [_to_plain(v, memo) for v in typing.cast(list[Any], value)]
+    elif isinstance(value, tuple):
+        converted = tuple(_to_plain(v, memo) for v in typing.cast(tuple[Any, ...], value))
+    elif isinstance(value, (set, frozenset)):
+        items_ = (_to_plain(v, memo) for v in typing.cast(set[Any], value))
+        converted = frozenset(items_) if isinstance(value, frozenset) else set(items_)
+    else:
+        raise TypeError(
+            f"a value of type {type(value).__qualname__} cannot cross into the sandbox; "
+            "return plain data (dict, list, str, numbers), a pydantic model or a dataclass"
+        )
+    memo[ident] = (typing.cast(object, value), converted)  # the value too: its id must not be reused
+    return converted
 
 
 _SMALL = 24

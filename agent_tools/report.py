@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .errors import SandboxError
+from .interface import preview
 from .record import HostCall, RunRecord
 
 __all__ = ["MAX_STDOUT_CHARS", "MAX_VALUE_CHARS", "default_report_dir", "render_report", "write_report"]
@@ -111,7 +112,10 @@ class _Text:
 
     def value(self, value: object) -> str:
         """A value's shortened repr, strings inside it redacted before `repr` escapes them."""
-        return self.long(_safe_repr(_scrub(value, self.redact, _SCRUB_DEPTH)), MAX_VALUE_CHARS)
+        # `preview` first: bounded whatever the value (a shared structure is never
+        # expanded), and it redacts any string it has to cut before cutting it.
+        bounded = preview(value, 64 * 1024, self.redact)
+        return self.long(_safe_repr(_scrub(bounded, self.redact, _SCRUB_DEPTH)), MAX_VALUE_CHARS)
 
 
 def _scrub(value: object, redact: Callable[[str], str], depth: int) -> object:

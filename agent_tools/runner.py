@@ -33,6 +33,8 @@ from .errors import (
     SecretError,
     TimeLimitError,
     WorkerCrashedError,
+    redacting,
+    stop_redacting,
 )
 from .interface import CUT_MARKER, cut_short, io_size, measure, type_name
 from .interrupts import watch_interrupts
@@ -72,7 +74,14 @@ def _resolve_secrets(template: CodeTaskTemplate) -> dict[str, str]:
     return values
 
 
-def _cache_key(template: CodeTaskTemplate, inputs: Mapping[str, Any], cache: result_cache.Cache) -> str:
+def _cache_key(
+    template: CodeTaskTemplate,
+    inputs: Mapping[str, Any],
+    cache: result_cache.Cache,
+    secret_env: Mapping[str, str],
+) -> str:
+    """The key of this run's result: also the env vars the code sees and each declared
+    secret's names with a hash of the value `_resolve_secrets` found (`secret_env`)."""
     functions = {name: str(fn.signature) for name, fn in template._functions.items()}  # pyright: ignore[reportPrivateUsage]
     return result_cache.cache_key(
         source=template._user_source,  # pyright: ignore[reportPrivateUsage]
@@ -80,6 +89,8 @@ def _cache_key(template: CodeTaskTemplate, inputs: Mapping[str, Any], cache: res
         output_type=type_name(template.interface.output_type),
         functions=functions,
         cache=cache,
+        env_vars=template._plan().env_vars,  # pyright: ignore[reportPrivateUsage]
+        secrets=[(s.key, s.env_var, secret_env[s.env_var]) for s in template.secrets],
     )
 
 
@@ -319,37 +330,44 @@ def run_template(
     redactor: Redactor | None = None
     inputs: dict[str, Any] = dict(kwargs)
     error: SandboxError | None = None
+    token = None
     try:
-        # Secrets first: a missing one fails the run before anything (a `pre` hook, a
-        # registered function) has run.
-        secret_env = _resolve_secrets(template) if template.secrets else {}
-        redactor = Redactor(secret_env) if secret_env else None
-        if template._custom_pre:  # pyright: ignore[reportPrivateUsage]
-            _call_hook(template.pre(*args, **kwargs))
-        inputs, in_size = _inputs(template, args, kwargs)
-        cache = template.cache
-        key = None if cache.behavior == "disable" else _cache_key(template, inputs, cache)
-        hit, value = (False, None)
-        if key is not None and cache.behavior == "auto":
-            hit, value = result_cache.get_store().get(key)
-        if hit:
-            record.cached = True
-        else:
-            value = _execute_with_retries(template, inputs, loop, record, secret_env, state, redactor)
-        result = _output(template, value, in_size)
-        if key is not None and not hit:
-            with contextlib.suppress(TypeError):  # a result that is not plain data is not cached
-                result_cache.get_store().put(key, value)
-        custom_post = template._custom_post  # pyright: ignore[reportPrivateUsage]
-        record.result = _call_hook(template.post(result)) if custom_post else result
-    except SandboxError as err:
-        error = err
-        if not record.errors or record.errors[-1] is not err:
-            record.errors.append(err)
-        err.record = record
+        try:
+            # Secrets first: a missing one fails the run before anything (a `pre` hook, a
+            # registered function) has run.
+            secret_env = _resolve_secrets(template) if template.secrets else {}
+            redactor = Redactor(secret_env) if secret_env else None
+            if redactor is not None:  # every text made from here on is redacted before it is cut
+                token = redacting(redactor.text)
+            if template._custom_pre:  # pyright: ignore[reportPrivateUsage]
+                _call_hook(template.pre(*args, **kwargs))
+            inputs, in_size = _inputs(template, args, kwargs)
+            cache = template.cache
+            key = None if cache.behavior == "disable" else _cache_key(template, inputs, cache, secret_env)
+            hit, value = (False, None)
+            if key is not None and cache.behavior == "auto":
+                hit, value = result_cache.get_store().get(key)
+            if hit:
+                record.cached = True
+            else:
+                value = _execute_with_retries(template, inputs, loop, record, secret_env, state, redactor)
+            result = _output(template, value, in_size)
+            if key is not None and not hit:
+                with contextlib.suppress(TypeError):  # a result that is not plain data is not cached
+                    result_cache.get_store().put(key, value, secrets=secret_env)
+            custom_post = template._custom_post  # pyright: ignore[reportPrivateUsage]
+            record.result = _call_hook(template.post(result)) if custom_post else result
+        except SandboxError as err:
+            error = err
+            if not record.errors or record.errors[-1] is not err:
+                record.errors.append(err)
+            err.record = record
+        finally:
+            record.duration = time.perf_counter() - started
+        _finish(template, record, inputs, error, redactor)
     finally:
-        record.duration = time.perf_counter() - started
-    _finish(template, record, inputs, error, redactor)
+        if token is not None:
+            stop_redacting(token)
     if error is not None:
         raise error
     return record

@@ -208,3 +208,20 @@ def test_memory_limit_errors_leave_the_host_and_pool_healthy() -> None:
             t()
     ok = at.orchestrator_from_str("add(1, 2)", inputs={}, output=int, tasks=[add])
     assert ok() == 3
+
+
+@pytest.mark.parametrize("keep", [4096, None])
+def test_report_of_a_shared_argument_is_bounded(keep: int | None) -> None:
+    t = at.orchestrator_from_str(
+        "a = ['s']\nfor _ in range(34):\n    a = [a, a]\nident(1) if ident(a) is None else 0",
+        inputs={},
+        output=int,
+        tasks=[ident],
+        report=True,
+        plugin_config=at.SandboxedConfig(max_recorded_value_bytes=keep),
+    )
+    started = time.perf_counter()
+    record = at.run(t)
+    assert time.perf_counter() - started < 10
+    assert record.report_path is not None
+    assert record.report_path.stat().st_size < 1_000_000

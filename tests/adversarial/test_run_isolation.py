@@ -51,7 +51,7 @@ def test_sandbox_time_limit_with_a_wall_clock_timeout_kills_no_other_run(rounds:
 
 def test_wall_clock_timeout_names_itself_and_spares_the_next_run() -> None:
     ok = healthy_template()
-    slow = at.orchestrator_from_str("nap(5)", inputs={}, output=float, tasks=[nap], timeout=0.4)
+    slow = at.orchestrator_from_str("nap(1.5)", inputs={}, output=float, tasks=[nap], timeout=0.4)
     for i in range(3):
         with pytest.raises(at.TimeLimitError) as info:
             slow()

@@ -157,3 +157,28 @@ def test_hung_async_caller_run_does_not_keep_the_process_alive(tmp_path: Path) -
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
     assert "timed out" in out and "pool healthy" in out
+
+
+@pytest.mark.parametrize("seconds", [0.05, 0.3])
+def test_exit_status_survives_a_host_function_returning_as_the_process_exits(
+    seconds: float, tmp_path: Path
+) -> None:
+    # A run given up on at its wall-clock timeout leaves its host function running; if
+    # it returns into Monty while the interpreter finalizes, the process must still
+    # exit with its own status (it used to abort with SIGABRT, status 134).
+    body = f"""
+    def nap(i: int) -> int:
+        time.sleep({seconds})
+        return i
+    t = at.orchestrator_from_str("nap(1)", inputs={{}}, tasks=[nap], timeout=0.02)
+    for _ in range(3):
+        try:
+            t()
+        except at.TimeLimitError:
+            pass
+    sys.exit(7)
+    """
+    for _ in range(4):
+        proc = start(body, tmp_path)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 7, out + err
