@@ -170,6 +170,23 @@ def _attempt(
         record.host_time += execution.host_time
 
 
+def _read_cache(key: str, seconds: float | None) -> tuple[bool, Any]:
+    """The cached result under `key`. The read is bounded in time and memory by the
+    store's reader limits; with a wall-clock `timeout`, it runs within it too."""
+    store = result_cache.get_store()
+    if seconds is None:
+        return store.get(key)
+    context = contextvars.copy_context()
+    future = get_runtime().helpers().submit(context.run, store.get, key)
+    done, _ = concurrent.futures.wait([future], timeout=seconds)
+    if not done:
+        raise TimeLimitError(
+            f"reading the result cache took longer than timeout={seconds:g}s (wall clock)",
+            hint=hint("wall-clock"),
+        )
+    return future.result()
+
+
 def _interrupted() -> SandboxError:
     return SandboxError("the run was interrupted (KeyboardInterrupt)")
 
@@ -346,7 +363,7 @@ def run_template(
             key = None if cache.behavior == "disable" else _cache_key(template, inputs, cache, secret_env)
             hit, value = (False, None)
             if key is not None and cache.behavior == "auto":
-                hit, value = result_cache.get_store().get(key)
+                hit, value = _read_cache(key, template.timeout.seconds if template.timeout else None)
             if hit:
                 record.cached = True
             else:

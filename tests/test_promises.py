@@ -351,3 +351,23 @@ def test_a_crashed_worker_is_replaced_by_a_new_process() -> None:
     assert ok(x=2) == 3
     after = set(monty_workers())
     assert after - before, "no new worker process replaced the killed one"
+
+
+def test_a_slow_cache_read_is_within_the_wall_clock_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_tools import cache
+
+    real_get = cache.CacheStore.get
+
+    def slow_get(self: cache.CacheStore, key: str) -> tuple[bool, Any]:
+        time.sleep(2)
+        return real_get(self, key)
+
+    monkeypatch.setattr(cache.CacheStore, "get", slow_get)
+    t = at.orchestrator_from_str("x + 1", inputs={"x": int}, output=int, cache="auto", timeout=0.3)
+    started = time.perf_counter()
+    with pytest.raises(at.TimeLimitError) as info:
+        t(x=1)
+    assert time.perf_counter() - started < 1.5
+    assert "result cache" in str(info.value)
+    untimed = at.orchestrator_from_str("x + 2", inputs={"x": int}, output=int, cache="auto")
+    assert untimed(x=1) == 3  # without a timeout the read simply takes its time
