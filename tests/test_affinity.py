@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -205,3 +207,40 @@ def test_masks_restored_after_a_wall_clock_timeout_and_errors(colocated: None) -
         failing()
     assert slow(n=3) == 3
     assert all(mask == full for mask in all_masks().values())
+
+
+def test_never_two_runs_pinned_at_once(colocated: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    colocation = rt.get_runtime().colocation
+    assert colocation is not None
+    held = {"now": 0, "peak": 0, "pins": 0}
+    guard = threading.Lock()
+    real_pin, real_unpin = colocation.pin, colocation.unpin
+
+    def pin(worker_pid: int | None) -> Any:
+        given = real_pin(worker_pid)
+        if given is not None:
+            with guard:
+                held["now"] += 1
+                held["pins"] += 1
+                held["peak"] = max(held["peak"], held["now"])
+        return given
+
+    def unpin(given: Any) -> None:
+        with guard:
+            if not given.released:
+                held["now"] -= 1
+        real_unpin(given)
+
+    monkeypatch.setattr(colocation, "pin", pin)
+    monkeypatch.setattr(colocation, "unpin", unpin)
+
+    def probe(t: int, i: int) -> int:
+        time.sleep(0.001)
+        return t + i
+
+    template = at.orchestrator_from_str(LOOP, inputs={"n": int}, output=int, tasks=[probe])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda n: int(template(n=n)), range(30, 70)))
+    assert results == [sum(range(n)) for n in range(30, 70)]
+    assert held["pins"] >= 1  # colocation did pin runs
+    assert held["peak"] == 1  # but never two at once

@@ -205,7 +205,7 @@ def check_case(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> O
     )
     ctx.host_file.write_text(HOST_FILE_TEXT)
     env_before, cwd_before = dict(os.environ), os.getcwd()
-    targets_before = {p for p in FIXED_TARGETS if p.exists()}
+    targets_before = {p: _fingerprint(p) for p in FIXED_TARGETS}
 
     with _thread_errors(ctx.thread_errors):
         outcome = (case.scenario or run_standard)(case, ctx)
@@ -241,16 +241,28 @@ def check_case(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> O
     assert not ctx.marker.exists(), "the code wrote a file on the host"
     unexpected = {p.name for p in tmp_path.iterdir()} - {ctx.host_file.name, "cache.sqlite3", "reports"}
     assert not unexpected, f"files appeared on the host: {unexpected}"
-    assert {p for p in FIXED_TARGETS if p.exists()} <= targets_before, "the code wrote a file on the host"
+    # a file left there by an earlier run must not hide a write: compare what is there
+    assert {p: _fingerprint(p) for p in FIXED_TARGETS} == targets_before, "the code wrote a file on the host"
     return outcome
 
 
-def wait_for_threads(prefix: str = "agent-tools-timed-run", timeout: float = 5.0) -> None:
-    """Wait for the run threads a wall-clock timeout left behind to finish."""
+def _fingerprint(path: Path) -> tuple[int, int, int] | None:
+    """What would change if anything wrote `path`: inode, size, modification time."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def wait_for_threads(timeout: float = 5.0) -> None:
+    """Wait for the runs a wall-clock timeout gave up on (their host functions may
+    still be busy) to leave Monty."""
+    from agent_tools import bridge
+
     deadline = time.monotonic() + timeout
-    for thread in threading.enumerate():
-        if thread.name.startswith(prefix):
-            thread.join(max(0.0, deadline - time.monotonic()))
+    while bridge._live and time.monotonic() < deadline:  # pyright: ignore[reportPrivateUsage]
+        time.sleep(0.01)
 
 
 @dataclass
