@@ -335,6 +335,10 @@ class Execution:
             self._eager_loop.call_soon_threadsafe(_cancel_all_tasks, self._eager_loop)
         self._kill()
 
+    def interrupt(self) -> None:
+        """Stop this execution for Ctrl-C (see `interrupts`)."""
+        self.cancel(e.SandboxError("the run was interrupted (KeyboardInterrupt)"))
+
     def _kill(self) -> None:
         """SIGKILL this run's worker, only while the run holds its session."""
         with self._lock:

@@ -20,10 +20,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
+from collections.abc import Callable
 
-__all__ = ["watch_interrupts"]
+__all__ = ["unwatch_interrupts", "watch_interrupts"]
 
 
 class _Watch:
@@ -62,29 +61,34 @@ def _get_watch() -> _Watch:
     return _watch
 
 
-@contextmanager
-def watch_interrupts(stop: Callable[[], None]) -> Generator[None, None, None]:
-    """Call `stop` (from another thread) if SIGINT arrives while the block runs on the
-    main thread. Elsewhere, or when the wakeup fd or SIGINT are someone else's, a no-op."""
+def watch_interrupts(stop: Callable[[], None]) -> tuple[int, int] | None:
+    """Call `stop` (from another thread) if SIGINT arrives before `unwatch_interrupts`,
+    while this thread, the main one, feeds. Returns the token for `unwatch_interrupts`,
+    or None where it stands aside: off the main thread, when SIGINT has a handler other
+    than Python's default, or when the wakeup fd is someone else's. (Two plain calls
+    rather than a context manager: this runs on every feed of the main thread.)"""
     if (
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
     ):
-        yield
-        return
+        return None
     watch = _get_watch()
     previous = signal.set_wakeup_fd(watch.write_fd, warn_on_full_buffer=False)
     if previous not in (-1, watch.write_fd):  # an event loop's: leave it be
         signal.set_wakeup_fd(previous)
-        yield
-        return
+        return None
     key = id(stop)
     with watch.lock:
         watch.stops[key] = stop
-    try:
-        yield
-    finally:
-        with watch.lock:
-            watch.stops.pop(key, None)
-        if previous == -1:
-            signal.set_wakeup_fd(-1)
+    return key, previous
+
+
+def unwatch_interrupts(token: tuple[int, int] | None) -> None:
+    if token is None:
+        return
+    key, previous = token
+    watch = _get_watch()
+    with watch.lock:
+        watch.stops.pop(key, None)
+    if previous == -1:
+        signal.set_wakeup_fd(-1)

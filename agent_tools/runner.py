@@ -11,7 +11,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
-import functools
 import inspect
 import os
 import threading
@@ -37,7 +36,7 @@ from .errors import (
     stop_redacting,
 )
 from .interface import CUT_MARKER, cut_short, io_size, measure, type_name
-from .interrupts import watch_interrupts
+from .interrupts import unwatch_interrupts, watch_interrupts
 from .prompts import hint
 from .record import RunRecord
 from .redaction import Redactor
@@ -157,8 +156,11 @@ def _attempt(
         stopper.attach(execution)
     try:
         if seconds is None:
-            with watch_interrupts(functools.partial(execution.cancel, _interrupted())):
+            watching = watch_interrupts(execution.interrupt)
+            try:
                 return execution.run(runtime, inputs)
+            finally:
+                unwatch_interrupts(watching)
         return _supervised(execution, runtime, inputs, seconds)
     finally:
         if stopper is not None:
@@ -187,10 +189,6 @@ def _read_cache(key: str, seconds: float | None) -> tuple[bool, Any]:
     return future.result()
 
 
-def _interrupted() -> SandboxError:
-    return SandboxError("the run was interrupted (KeyboardInterrupt)")
-
-
 _INTERRUPT_GRACE_S = 2.0
 """How long an interrupted run may take to wind down (its worker is killed at once)."""
 
@@ -206,7 +204,7 @@ def _supervised(execution: Execution, runtime: Any, inputs: dict[str, Any], seco
     try:
         done, _ = concurrent.futures.wait([future], timeout=seconds)
     except KeyboardInterrupt:
-        execution.cancel(_interrupted())
+        execution.interrupt()
         with contextlib.suppress(KeyboardInterrupt):  # let it end, so the pool is left tidy
             concurrent.futures.wait([future], timeout=_INTERRUPT_GRACE_S)
         raise
