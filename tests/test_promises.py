@@ -371,3 +371,24 @@ def test_a_slow_cache_read_is_within_the_wall_clock_timeout(monkeypatch: pytest.
     assert "result cache" in str(info.value)
     untimed = at.orchestrator_from_str("x + 2", inputs={"x": int}, output=int, cache="auto")
     assert untimed(x=1) == 3  # without a timeout the read simply takes its time
+
+
+def test_missing_secret_is_raised_to_the_caller_of_a_pydantic_ai_agent(no_secret: None) -> None:
+    from pydantic_ai import Agent
+    from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    made: list[int] = []
+
+    def send(x: int) -> int:
+        made.append(x)
+        return x
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[ToolCallPart("run_code", {"code": "send(1)"})])
+
+    toolset = at.CodeToolset([send], secrets=["MISSING_SECRET_FOR_TEST"])
+    agent: Agent[None, str] = Agent(FunctionModel(model), toolsets=[toolset])
+    with pytest.raises(at.SecretError):
+        agent.run_sync("go")
+    assert made == []
