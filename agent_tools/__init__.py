@@ -7,10 +7,8 @@ and runs standalone on one machine.
 
 from typing import TYPE_CHECKING
 
-from . import capabilities
-from .cache import Cache, set_cache_path
-from .code_tool import CodeRunner, FatalToolError, ToolReply
-from .config import (
+from agent_tools.adapters.flyte_export import to_flyte
+from agent_tools.base.config import (
     Backoff,
     Documentation,
     RetryStrategy,
@@ -19,7 +17,7 @@ from .config import (
     SerializationContext,
     Timeout,
 )
-from .errors import (
+from agent_tools.base.errors import (
     CallLimitError,
     HostFunctionError,
     InputValidationError,
@@ -37,15 +35,17 @@ from .errors import (
     UnknownFunctionError,
     WorkerCrashedError,
 )
-from .flyte_export import to_flyte
-from .interface import NativeInterface
-from .record import HostCall, RunRecord
-from .runtime import configure, shutdown
-from .state import SessionState
-from .template import CodeTaskTemplate, arun, orchestrate_local, orchestrator_from_str, run
+from agent_tools.base.record import HostCall, RunRecord
+from agent_tools.boundary.interface import NativeInterface
+from agent_tools.sandbox.pool import configure, shutdown
+from agent_tools.task.cache import Cache, set_cache_path
+from agent_tools.task.state import SessionState
+from agent_tools.task.template import CodeTaskTemplate, arun, orchestrate_local, orchestrator_from_str, run
+from agent_tools.tool import capabilities
+from agent_tools.tool.code_runner import CodeRunner, FatalToolError, ToolReply
 
 if TYPE_CHECKING:
-    from .pydantic_ai_toolset import CodeToolset
+    from agent_tools.adapters.pydantic_ai import CodeToolset
 
 __version__ = "0.1.0"
 
@@ -54,7 +54,7 @@ def __getattr__(name: str) -> object:
     # The pydantic-ai adapter is imported on first use: importing pydantic-ai costs
     # about a second, and most uses of the core do not need it.
     if name == "CodeToolset":
-        from .pydantic_ai_toolset import CodeToolset
+        from agent_tools.adapters.pydantic_ai import CodeToolset
 
         return CodeToolset
     raise AttributeError(f"module 'agent_tools' has no attribute {name!r}")

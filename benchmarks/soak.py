@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import agent_tools as at
-from agent_tools.runtime import get_runtime, worker_pids
+from agent_tools.sandbox.pool import get_runtime, worker_pids
 
 
 def add(a: int, b: int) -> int:

@@ -24,7 +24,7 @@ from pydantic_ai.models import Model
 from pydantic_evals import Case, Dataset, increment_eval_metric
 
 from agent_tools import ToolReply
-from agent_tools.pydantic_ai_toolset import CodeToolset
+from agent_tools.adapters.pydantic_ai import CodeToolset
 
 from . import cassette
 from .domains import functions_for

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import agent_tools as at
-from agent_tools.runtime import worker_pids
+from agent_tools.sandbox.pool import worker_pids
 
 
 def monty_workers() -> list[int]:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 import agent_tools as at
-from agent_tools import runtime as rt
-from agent_tools.affinity import Colocation, _io_threads  # pyright: ignore[reportPrivateUsage]
-from agent_tools.runtime import worker_pids
+from agent_tools.sandbox import pool as rt
+from agent_tools.sandbox.affinity import Colocation, _io_threads  # pyright: ignore[reportPrivateUsage]
+from agent_tools.sandbox.pool import worker_pids
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2,

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from agent_tools import cache as cache_mod
-from agent_tools.cache import (
+from agent_tools.task.cache import (
     Cache,
     CacheStore,
     cache_key,
@@ -29,6 +28,7 @@ from agent_tools.cache import (
     normalize_cache,
     set_cache_path,
 )
+from agent_tools.task.cache import store as cache_store
 
 # --- Cache and normalize_cache --------------------------------------------------------------------
 
@@ -253,7 +253,7 @@ def test_cache_key_is_the_same_in_another_process() -> None:
     inputs = {"s": {"alpha", "beta", "gamma", "delta"}, "d": {"p": 1, "q": 2}}
     script = textwrap.dedent(
         """
-        from agent_tools.cache import Cache, cache_key
+        from agent_tools.task.cache import Cache, cache_key
         inputs = {"s": {"alpha", "beta", "gamma", "delta"}, "d": {"q": 2, "p": 1}}
         print(cache_key(source="s", inputs=inputs, output_type="int", functions={}, cache=Cache()))
         """
@@ -496,7 +496,7 @@ def test_corrupt_or_refused_entries_are_misses_and_deleted(store: CacheStore, da
 
 def test_unpickler_refuses_globals_directly() -> None:
     with pytest.raises(pickle.UnpicklingError, match=r"(os|posix)\.system"):
-        cache_mod._loads(pickle.dumps(RunsShell("true")))  # pyright: ignore[reportPrivateUsage]
+        cache_store.loads(pickle.dumps(RunsShell("true")))  # pyright: ignore[reportPrivateUsage]
 
 
 # --- concurrency ----------------------------------------------------------------------------------
@@ -568,7 +568,7 @@ def test_a_second_process_reads_what_this_one_wrote(store: CacheStore) -> None:
     out = _python(
         """
         import sys
-        from agent_tools.cache import CacheStore
+        from agent_tools.task.cache import CacheStore
         print(repr(CacheStore(sys.argv[1]).get("from-parent")))
         """,
         str(store.path),
@@ -582,7 +582,7 @@ def test_this_process_reads_what_a_second_one_wrote(store: CacheStore) -> None:
     out = _python(
         """
         import sys, datetime
-        from agent_tools.cache import CacheStore
+        from agent_tools.task.cache import CacheStore
         CacheStore(sys.argv[1]).put("from-child", {"t": (1, b"x"), "at": datetime.time(5, 6)})
         """,
         str(store.path),
@@ -595,7 +595,7 @@ def test_processes_write_concurrently(store: CacheStore) -> None:
     script = textwrap.dedent(
         """
         import sys
-        from agent_tools.cache import CacheStore
+        from agent_tools.task.cache import CacheStore
         s = CacheStore(sys.argv[1])
         for i in range(50):
             s.put(f"{sys.argv[2]}-{i}", [sys.argv[2], i])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent_tools.capabilities import CLAIMS, SECTIONS, Claim, capability_sheet, check_claim
+from agent_tools.tool.capabilities import CLAIMS, SECTIONS, Claim, capability_sheet, check_claim
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=[c.text[:48] for c in CLAIMS])

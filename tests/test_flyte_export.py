@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import agent_tools as at
-from agent_tools.flyte_export import to_flyte
+from agent_tools.adapters.flyte_export import to_flyte
 
 # Flyte is an optional extra. README's test command and CI install it
 # (`agent-tools[flyte]`); under CI a missing Flyte is a failure, never a skip.

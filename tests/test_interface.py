@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import agent_tools as at
-from agent_tools.interface import _walk_size, io_size, to_plain  # pyright: ignore[reportPrivateUsage]
+from agent_tools.boundary.interface import to_plain  # pyright: ignore[reportPrivateUsage]
+from agent_tools.boundary.measure import _walk_size, io_size
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 import agent_tools as at
-from agent_tools.runtime import MAX_NESTING, get_runtime
+from agent_tools.sandbox.pool import MAX_NESTING, get_runtime
 
 INNER = at.orchestrator_from_str("x * 2", inputs={"x": int}, output=int)
 

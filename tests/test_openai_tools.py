@@ -21,8 +21,8 @@ from unittest.mock import ANY
 import openai
 import pytest
 
-from agent_tools.code_tool import FatalToolError
-from agent_tools.openai_tools import CodeTool
+from agent_tools.adapters.openai import CodeTool
+from agent_tools.tool.code_runner import FatalToolError
 
 from .loopback import serve_json
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import agent_tools as at
-from agent_tools.openai_tools import CodeTool
+from agent_tools.adapters.openai import CodeTool
 
 from .conftest import add, monty_workers
 
@@ -354,7 +354,7 @@ def test_a_crashed_worker_is_replaced_by_a_new_process() -> None:
 
 
 def test_a_slow_cache_read_is_within_the_wall_clock_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent_tools import cache
+    from agent_tools.task import cache
 
     real_get = cache.CacheStore.get
 

@@ -20,7 +20,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 import agent_tools as at
-from agent_tools.pydantic_ai_toolset import CodeToolset
+from agent_tools.adapters.pydantic_ai import CodeToolset
 
 PRICES = {"apple": 1.5, "pear": 2.0}
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import agent_tools as at
-from agent_tools.record import HostCall, RunRecord
-from agent_tools.report import MAX_VALUE_CHARS, default_report_dir, render_report, write_report
+from agent_tools.base.record import HostCall, RunRecord
+from agent_tools.task.report import MAX_VALUE_CHARS, default_report_dir, render_report, write_report
 
 from .conftest import add
 

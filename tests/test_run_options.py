@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import agent_tools as at
-from agent_tools import cache as result_cache
+from agent_tools.task import cache as result_cache
 
 from .conftest import add
 

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import agent_tools as at
-from agent_tools.eager import run_eager
-from agent_tools.runtime import get_runtime
+from agent_tools.sandbox.eager import run_eager
+from agent_tools.sandbox.pool import get_runtime
 
 from .conftest import add, monty_workers
 

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import agent_tools as at
+from agent_tools.sandbox.pool import get_runtime
 
 from .conftest import add, monty_workers
 
@@ -56,4 +57,4 @@ def test_64_simultaneous_runs_from_threads_and_tasks() -> None:
         th.join(120)
     expected = {f"{kind}-{k}": k * (k - 1) // 2 for kind in ("thread", "task") for k in range(32)}
     assert results == expected
-    assert len(monty_workers()) <= at.runtime.get_runtime().settings.resolved_max_workers()
+    assert len(monty_workers()) <= get_runtime().settings.resolved_max_workers()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent_tools.source import GATHER_BUILTIN, dedent_source, prepare_source
+from agent_tools.sandbox.source import GATHER_BUILTIN, dedent_source, prepare_source
 
 
 def test_dedent_and_strip() -> None:

@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 import agent_tools as at
-from agent_tools.functions import build_stubs, register
+from agent_tools.sandbox.functions import build_stubs, register
 
 
 class Query(pydantic.BaseModel):

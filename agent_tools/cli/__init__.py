@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from . import chat, run_cmd
-from .status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
+from agent_tools.cli import chat, run_cmd
+from agent_tools.cli.status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
 
 __all__ = ["EXIT_BAD_USAGE", "EXIT_CODE_FAILED", "app", "main"]
 

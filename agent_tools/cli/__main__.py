@@ -1,3 +1,3 @@
-from . import main
+from agent_tools.cli import main
 
 main()

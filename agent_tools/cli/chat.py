@@ -25,8 +25,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from .status import EXIT_BAD_USAGE
-from .tools import ToolsError, load_tools
+from agent_tools.cli.status import EXIT_BAD_USAGE
+from agent_tools.cli.tools import ToolsError, load_tools
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -100,9 +100,9 @@ def chat(
     import pydantic_ai
     from pydantic_ai import Agent
 
-    from ..pydantic_ai_toolset import CodeToolset
-    from .chat_display import ChatDisplay, watch_calls
-    from .chat_session import ChatSession
+    from agent_tools.adapters.pydantic_ai import CodeToolset
+    from agent_tools.cli.chat_display import ChatDisplay, watch_calls
+    from agent_tools.cli.chat_session import ChatSession
 
     console = Console(highlight=False)
     display = ChatDisplay(console, max_retries=_MAX_RETRIES)

@@ -27,8 +27,8 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
-from ..code_tool import ToolReply
-from ..errors import format_call
+from agent_tools.base.errors import format_call
+from agent_tools.tool.code_runner import ToolReply
 
 __all__ = ["ChatDisplay", "Transcript", "watch_calls"]
 

@@ -35,10 +35,10 @@ from pydantic_ai.messages import (
 )
 from rich.syntax import Syntax
 
-from ..code_tool import ToolReply
-from ..demo.db import data_dir
-from ..pydantic_ai_toolset import CodeToolset
-from .chat_display import ChatDisplay, Transcript
+from agent_tools.adapters.pydantic_ai import CodeToolset
+from agent_tools.cli.chat_display import ChatDisplay, Transcript
+from agent_tools.demo.db import data_dir
+from agent_tools.tool.code_runner import ToolReply
 
 __all__ = ["HELP", "ChatSession"]
 

@@ -23,12 +23,12 @@ from rich.pretty import Pretty
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import SandboxError, short_repr
-from ..record import HostCall, RunRecord
-from ..template import orchestrator_from_str
-from ..template import run as run_template
-from .status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
-from .tools import ToolsError, load_tools
+from agent_tools.base.errors import SandboxError, short_repr
+from agent_tools.base.record import HostCall, RunRecord
+from agent_tools.cli.status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
+from agent_tools.cli.tools import ToolsError, load_tools
+from agent_tools.task.template import orchestrator_from_str
+from agent_tools.task.template import run as run_template
 
 __all__ = ["UsageError", "parse_inputs", "record_to_json", "run"]
 

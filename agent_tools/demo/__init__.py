@@ -8,7 +8,7 @@ them. The database is built on first use in the user's data directory; see
 
 from __future__ import annotations
 
-from .functions import (
+from agent_tools.demo.functions import (
     FUNCTIONS,
     database_path,
     get_customer,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import db
+from agent_tools.demo import db
 
 __all__ = [
     "FUNCTIONS",

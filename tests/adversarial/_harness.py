@@ -40,7 +40,8 @@ from typing import Any
 import pytest
 
 import agent_tools as at
-from agent_tools.runtime import get_runtime
+from agent_tools.base.errors import short_repr
+from agent_tools.sandbox.pool import get_runtime
 
 from ..conftest import monty_workers
 
@@ -89,8 +90,8 @@ class Outcome:
 
     def describe(self) -> str:
         if self.error is None:
-            return f"ok, result {at.errors.short_repr(self.result)}"
-        return f"{type(self.error).__name__}: {at.errors.short_repr(str(self.error), 400)}"
+            return f"ok, result {short_repr(self.result)}"
+        return f"{type(self.error).__name__}: {short_repr(str(self.error), 400)}"
 
 
 @dataclass
@@ -258,7 +259,7 @@ def _fingerprint(path: Path) -> tuple[int, int, int] | None:
 def wait_for_threads(timeout: float = 5.0) -> None:
     """Wait for the runs a wall-clock timeout gave up on (their host functions may
     still be busy) to leave Monty."""
-    from agent_tools import bridge
+    from agent_tools.sandbox import execution as bridge
 
     deadline = time.monotonic() + timeout
     while bridge._live and time.monotonic() < deadline:  # pyright: ignore[reportPrivateUsage]

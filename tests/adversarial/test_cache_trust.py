@@ -33,8 +33,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import agent_tools as at
-from agent_tools import cache as cache_mod
-from agent_tools.cache import CacheStore
+from agent_tools.task import cache as cache_mod
+from agent_tools.task.cache import CacheStore, bounds
+from agent_tools.task.cache import keys as cache_keys
+from agent_tools.task.cache import store as cache_store
 
 pytestmark = pytest.mark.usefixtures("healthy")
 
@@ -42,7 +44,7 @@ SAFETY_NET_S = 2.0
 """Only a guard against the old behaviour (seconds to forever for these rows); the
 measured figures are microseconds to tens of milliseconds."""
 
-MAX_DEPTH: int = cache_mod._MAX_DEPTH  # pyright: ignore[reportPrivateUsage]
+MAX_DEPTH: int = bounds.MAX_DEPTH
 
 
 def store() -> CacheStore:
@@ -225,7 +227,7 @@ def test_the_key_holds_neither_the_secret_nor_its_bare_hash(monkeypatch: pytest.
     at.run(secret_template("api-token"), n=1)
     key = only_key()
     assert secret not in key
-    assert cache_mod._secret_digest(secret) != key  # pyright: ignore[reportPrivateUsage]
+    assert cache_keys._secret_digest(secret) != key  # pyright: ignore[reportPrivateUsage]
     assert_nowhere_on_disk(secret)
 
 
@@ -516,7 +518,7 @@ def test_an_oversized_row_is_refused_without_being_loaded() -> None:
     t = tampered_template()
     at.run(t, n=1)
     key = only_key()
-    limit = cache_mod._MAX_ROW_BYTES  # pyright: ignore[reportPrivateUsage]
+    limit = bounds.MAX_ROW_BYTES
     conn = sqlite3.connect(store().path, isolation_level=None)
     conn.execute("UPDATE results SET value = zeroblob(?) WHERE key = ?", (limit + 1, key))
     conn.close()
@@ -532,23 +534,23 @@ def test_a_row_at_the_size_limit_is_still_read(monkeypatch: pytest.MonkeyPatch) 
     value = b"x" * 1000
     store().put("k", value)
     size = len(pickle.dumps(value, protocol=5))
-    monkeypatch.setattr(cache_mod, "_MAX_ROW_BYTES", size)
+    monkeypatch.setattr(bounds, "MAX_ROW_BYTES", size)
     assert store().get("k") == (True, value)
-    monkeypatch.setattr(cache_mod, "_MAX_ROW_BYTES", size - 1)
+    monkeypatch.setattr(bounds, "MAX_ROW_BYTES", size - 1)
     assert store().get("k") == (False, None)
 
 
 BOUNDED: dict[str, tuple[bytes, Any]] = {
     # bound: (a row past it when it is 1000, a value the writer then refuses)
-    "_MAX_NODES": (
+    "MAX_NODES": (
         pickle.EMPTY_LIST + pickle.MARK + pickle.EMPTY_LIST * 1001 + pickle.APPENDS,
         list(range(1000)),
     ),
-    "_MAX_OPS": (
+    "MAX_OPS": (
         pickle.EMPTY_LIST + (pickle.MARK + pickle.APPENDS) * 1001,
         [frozenset() for _ in range(400)],
     ),
-    "_MAX_TEXT": (
+    "MAX_TEXT": (
         pickle.EMPTY_LIST
         + pickle.MARK
         + pickle.SHORT_BINUNICODE
@@ -568,7 +570,7 @@ def test_each_reader_bound_refuses_a_row_past_it_and_the_writer_agrees(
 ) -> None:
     """Each bound, lowered to 1000 so the test is quick."""
     row, value = BOUNDED[bound]
-    monkeypatch.setattr(cache_mod, bound, 1000)
+    monkeypatch.setattr(bounds, bound, 1000)
     store().put("good", [1, 2, 3])
     write_row("bad", b"\x80\x05" + row + pickle.STOP)
     assert store().get("bad") == (False, None)
@@ -585,7 +587,7 @@ def test_the_reader_runs_nothing(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     for protocol in (0, 2, 5):
         with pytest.raises(pickle.UnpicklingError):
-            cache_mod._loads(pickle.dumps(RunsShell(f"touch {marker}"), protocol))  # pyright: ignore[reportPrivateUsage]
+            cache_store.loads(pickle.dumps(RunsShell(f"touch {marker}"), protocol))  # pyright: ignore[reportPrivateUsage]
     assert not marker.exists()
 
 
@@ -670,11 +672,11 @@ PLAIN = st.recursive(
 @given(value=PLAIN)
 def test_the_reader_reads_back_what_pickle_reads(value: Any) -> None:
     try:
-        data = cache_mod._dumps(value)  # pyright: ignore[reportPrivateUsage]
+        data = cache_store._dumps(value)  # pyright: ignore[reportPrivateUsage]
     except TypeError:  # pragma: no cover - hypothesis rarely shares an object
         assume(False)
         raise
-    ours = cache_mod._loads(data)  # pyright: ignore[reportPrivateUsage]
+    ours = cache_store.loads(data)  # pyright: ignore[reportPrivateUsage]
     theirs = pickle.loads(data)
     assert ours == theirs == value
     # The same types, shapes, string sharing and set order: pickled again, byte for byte.

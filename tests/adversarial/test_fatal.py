@@ -12,7 +12,7 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 import agent_tools as at
-from agent_tools.openai_tools import CodeTool
+from agent_tools.adapters.openai import CodeTool
 
 
 class Outage(at.FatalToolError):

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import agent_tools as at
-from agent_tools.runtime import get_runtime
+from agent_tools.sandbox.pool import get_runtime
 
 from ..conftest import add, monty_workers
 from ._harness import Case, Context, Outcome, check_case, params, run_standard

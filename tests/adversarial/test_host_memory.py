@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import agent_tools as at
-from agent_tools.interface import io_size, measure, preview
+from agent_tools.boundary.measure import io_size, measure, preview
 
 from ..conftest import add
 

@@ -29,9 +29,9 @@ import pydantic_core
 import pytest
 
 import agent_tools as at
-from agent_tools import errors
-from agent_tools.errors import FatalToolError, short_repr
-from agent_tools.redaction import Redactor
+from agent_tools.base import errors
+from agent_tools.base.errors import FatalToolError, short_repr
+from agent_tools.task.redaction import Redactor
 
 pytestmark = pytest.mark.usefixtures("healthy")
 

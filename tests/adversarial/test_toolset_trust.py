@@ -34,8 +34,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.tools import ToolDefinition
 
 import agent_tools as at
-from agent_tools.code_tool import ToolReply
-from agent_tools.pydantic_ai_toolset import ApprovalRequiredStop, CallDeferredStop, CodeToolset
+from agent_tools.adapters.pydantic_ai import ApprovalRequiredStop, CallDeferredStop, CodeToolset
+from agent_tools.tool.code_runner import ToolReply
 
 if TYPE_CHECKING:  # only for the checker: at run time these names do not exist here
     from pydantic_ai import RunContext as LateRunContext

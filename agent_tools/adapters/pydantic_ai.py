@@ -1,0 +1,439 @@
+"""`CodeToolset`: the `run_code` tool as a pydantic-ai toolset.
+
+    agent = Agent(model, toolsets=[CodeToolset(tasks=[get_weather, convert])])
+
+The model sees one tool, `run_code(code)`, whose description carries the catalog
+of registered functions (as Python stubs with their docstrings) and the sandbox
+capability sheet: the description, not the agent instructions, because it
+travels with the tool wherever the toolset is used and needs no cooperation from
+the agent's own prompt. Errors the model can fix come back as `ModelRetry`;
+the ones it cannot are raised. Registered functions may be plain callables or
+pydantic-ai `Tool`s, and a function whose first parameter is a `RunContext` gets
+the run's context, as pydantic-ai tools do.
+
+What a `Tool` says about itself holds here too, failing closed:
+
+- A tool that needs a person's approval (`requires_approval=True`, or a `prepare`
+  that makes its definition's `kind` anything but "function") stays in the
+  catalog, marked as such, but code cannot run it: the call stops the run without
+  calling the function, and the model reads why. So does a function that raises
+  `ApprovalRequired` or `CallDeferred` when called. The stop is a BaseException
+  (see `HostCalls._stop` in sandbox/hostcalls.py), so the code cannot catch it and go on.
+- A tool's `prepare` runs at every step, with that step's `RunContext`: a tool it
+  hides (returns None) is neither listed in that step's catalog nor callable from
+  that step's code, and a description it sets is what the catalog shows.
+- A function whose annotations do not resolve (say `RunContext` imported only under
+  `if TYPE_CHECKING:`) is refused when the toolset is built, as pydantic-ai refuses
+  it: unresolved, a context parameter would be an argument the model's code fills.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import keyword
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from opentelemetry.trace import Tracer
+from pydantic_ai import RunContext, Tool
+from pydantic_ai.exceptions import ApprovalRequired, CallDeferred, ModelRetry, UserError
+from pydantic_ai.tools import ToolDefinition
+from pydantic_ai.toolsets import FunctionToolset
+
+from agent_tools.base.prompts import render
+from agent_tools.base.record import RunRecord
+from agent_tools.sandbox.functions import BUILTIN_NAMES, register
+from agent_tools.task.state import SessionState
+from agent_tools.tool.capabilities import capability_sheet
+from agent_tools.tool.code_runner import DEFAULT_MAX_RESULT_CHARS, CodeRunner, ToolReply
+
+__all__ = ["CodeToolset"]
+
+_MAX_STATES = 64
+_MAX_DESCRIPTIONS = 64
+
+
+class ApprovalRequiredStop(BaseException):
+    """Stops a `run_code` run at a call to a function that needs a person's approval.
+
+    A BaseException rather than an Exception: the execution then stops the whole run
+    with it, whatever the sandboxed code catches (see `Execution._stop`)."""
+
+
+class CallDeferredStop(BaseException):
+    """Stops a `run_code` run at a call to a function whose result comes from outside
+    the agent run (a deferred, "external" tool), for the same reason."""
+
+
+def _stop(name: str, kind: str, raised: str | None = None) -> BaseException:
+    """What a call to `name` stops the run with; `raised` is the exception the
+    function raised, when it got to run (None: it was not called)."""
+    outcome = f"it raised {raised} and did not complete" if raised else "it was not called"
+    tail = (
+        f"{outcome}, and the run was stopped at this call: nothing after it took effect. "
+        f"Leave {name} out of the code, and tell the user what you wanted it to do."
+    )
+    if kind == "unapproved":
+        return ApprovalRequiredStop(
+            f"{name} needs a person's approval, which run_code cannot ask for; {tail}"
+        )
+    return CallDeferredStop(
+        f"{name} is deferred (its result comes from outside this agent run), "
+        f"which run_code cannot wait for; {tail}"
+    )
+
+
+def _catalog_note(name: str, kind: str) -> str:
+    """The line a stub's docstring gets when code cannot call the function."""
+    if kind == "unapproved":
+        return (
+            "Needs a person's approval: run_code cannot call it yet "
+            f"(a call stops the run; {name} does not run)."
+        )
+    return (
+        "Deferred: its result comes from outside this agent run, so run_code cannot call it "
+        f"(a call stops the run; {name} does not run)."
+    )
+
+
+def _is_run_context(annotation: Any) -> bool:
+    return annotation is RunContext or typing.get_origin(annotation) is RunContext
+
+
+def _unresolved(name: str, exc: Exception) -> UserError:
+    missing = getattr(exc, "name", None) if isinstance(exc, NameError) else None
+    what = f"`{missing}`" if missing else "the names they use"
+    return UserError(
+        f"CodeToolset: the type annotations of {name!r} cannot be resolved ({type(exc).__name__}: {exc}). "
+        f"Import {what} at run time, not only under `if TYPE_CHECKING:`: pydantic-ai refuses such a "
+        "function too, and an unresolved `RunContext` parameter would be filled by the model's code "
+        "instead of the run's context."
+    )
+
+
+def _resolved_signature(func: Callable[..., Any], name: str) -> inspect.Signature | None:
+    """`func`'s signature with its annotations evaluated; None when it has none (a
+    builtin). Annotations that do not resolve are a `UserError`, as in pydantic-ai."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    target: Any = func
+    if isinstance(func, functools.partial):
+        target = typing.cast("functools.partial[Any]", func).func
+    try:
+        if inspect.isfunction(target) or inspect.ismethod(target):
+            hints = typing.get_type_hints(target, include_extras=True)
+        else:  # a callable object: evaluate what its signature says
+            evaluated = inspect.signature(target, eval_str=True)
+            hints = {p.name: p.annotation for p in evaluated.parameters.values()}
+            hints["return"] = evaluated.return_annotation
+    except Exception as exc:
+        raise _unresolved(name, exc) from exc
+    params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()]
+    return sig.replace(parameters=params, return_annotation=hints.get("return", sig.return_annotation))
+
+
+def _first_is_run_context(sig: inspect.Signature | None) -> bool:
+    if sig is None or not sig.parameters:
+        return False
+    return _is_run_context(next(iter(sig.parameters.values())).annotation)
+
+
+def _tool_ctx(ctx: RunContext[Any], name: str) -> RunContext[Any]:
+    """The context a registered function (or its `prepare`) gets: named for it, and
+    never approved, since a person approving `run_code` did not approve this call."""
+    return dataclasses.replace(ctx, tool_name=name, tool_call_approved=False, tool_call_metadata=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """One registered function as one step sees it, after its `prepare`."""
+
+    registered: _Registered
+    name: str
+    kind: str
+    """A `ToolDefinition.kind`: anything but "function" means code may not run it."""
+    doc: str | None
+    """The docstring to show, when it is not the function's own."""
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        return (self.name, self.kind, self.doc)
+
+
+class _Registered:
+    """One registered function: its name, the callable, whether it takes a RunContext."""
+
+    def __init__(self, item: Any) -> None:
+        self.tool: Tool[Any] | None
+        if isinstance(item, Tool):
+            tool = self.tool = typing.cast(Tool[Any], item)
+            self.name: str = tool.name
+            self.func: Callable[..., Any] = tool.function
+            self.signature = _resolved_signature(self.func, self.name)
+            self.takes_ctx: bool = tool.takes_ctx
+            if not self.takes_ctx and _first_is_run_context(self.signature):
+                raise UserError(
+                    f"CodeToolset: {self.name!r} takes a RunContext first, but its Tool says takes_ctx=False"
+                )
+            self.is_async: bool = tool.function_schema.is_async
+            self.doc: str | None = tool.description if tool.description and not self.func.__doc__ else None
+            self.kind: str = tool.tool_def.kind
+        elif callable(item):
+            self.tool = None
+            self.name = getattr(item, "__name__", "")
+            self.func = item
+            self.signature = _resolved_signature(item, self.name)
+            self.takes_ctx = _first_is_run_context(self.signature)
+            self.is_async = inspect.iscoroutinefunction(item) or inspect.iscoroutinefunction(
+                getattr(item, "__call__", None)  # noqa: B004 - async callable objects
+            )
+            self.doc = None
+            self.kind = "function"
+        else:
+            raise TypeError(f"tasks: {item!r} is neither a callable nor a pydantic-ai Tool")
+        self.static = _Entry(self, self.name, self.kind, self.doc)
+
+    @property
+    def prepared(self) -> bool:
+        """Whether the tool has a `prepare`, so each step may see it differently."""
+        return self.tool is not None and self.tool.prepare is not None
+
+    async def entry(self, ctx: RunContext[Any]) -> _Entry | None:
+        """How this step sees the function; None when its `prepare` hides it."""
+        if self.tool is None or self.tool.prepare is None:
+            return self.static
+        tool_def = await self.tool.prepare_tool_def(_tool_ctx(ctx, self.name))
+        if tool_def is None:
+            return None
+        doc = self.doc
+        if tool_def.description and tool_def.description != self.tool.description:
+            doc = tool_def.description
+        return _Entry(self, tool_def.name, tool_def.kind, doc)
+
+    def host_callable(self, entry: _Entry, ctx: RunContext[Any] | None) -> Callable[..., Any]:
+        """What the sandbox calls for `entry` in a run with `ctx` (None: the catalog only):
+        the function with its context bound, behind the approval guard, named and
+        documented for the stubs."""
+        sig = self.signature
+        if self.takes_ctx and sig is not None:
+            sig = sig.replace(parameters=list(sig.parameters.values())[1:])
+        doc = entry.doc or inspect.getdoc(self.func)
+        if entry.kind == "function":
+            func = self.func
+            if self.takes_ctx:
+                func = functools.partial(func, _tool_ctx(ctx, entry.name) if ctx is not None else None)
+            wrapper = _guarded(func, entry.name, self.is_async)
+        else:  # needs approval, or deferred: never called from code
+            wrapper = _refused(entry.name, entry.kind, self.is_async)
+            if doc and '"""' in doc:  # the stub would drop the docstring, note and all
+                doc = None
+            note = _catalog_note(entry.name, entry.kind)
+            doc = f"{doc}\n\n{note}" if doc else note
+        wrapper.__name__ = wrapper.__qualname__ = entry.name
+        wrapper.__doc__ = doc
+        if sig is not None:
+            wrapper.__signature__ = sig  # type: ignore[attr-defined]
+            annotations = {
+                p.name: p.annotation for p in sig.parameters.values() if p.annotation is not p.empty
+            }
+            if sig.return_annotation is not sig.empty:
+                annotations["return"] = sig.return_annotation
+            wrapper.__annotations__ = annotations
+        return wrapper
+
+
+def _guarded(func: Callable[..., Any], name: str, is_async: bool) -> Callable[..., Any]:
+    """`func`, with `ApprovalRequired` and `CallDeferred` turned into a stop of the run
+    (an Exception the code could catch and go on from)."""
+    if is_async:
+
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await func(*args, **kwargs)
+            except ApprovalRequired as exc:
+                raise _stop(name, "unapproved", "ApprovalRequired") from exc
+            except CallDeferred as exc:
+                raise _stop(name, "external", "CallDeferred") from exc
+
+        return guarded_async
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ApprovalRequired as exc:
+            raise _stop(name, "unapproved", "ApprovalRequired") from exc
+        except CallDeferred as exc:
+            raise _stop(name, "external", "CallDeferred") from exc
+
+    return guarded
+
+
+def _refused(name: str, kind: str, is_async: bool) -> Callable[..., Any]:
+    """A stand-in that stops the run without calling the function."""
+    if is_async:
+
+        async def refused_async(*args: Any, **kwargs: Any) -> Any:
+            raise _stop(name, kind)
+
+        return refused_async
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise _stop(name, kind)
+
+    return refused
+
+
+class CodeToolset(FunctionToolset[Any]):
+    """A pydantic-ai toolset with one tool, `run_code`.
+
+    Args:
+        tasks: the functions the code may call (callables or pydantic-ai `Tool`s).
+            A `Tool`'s `prepare` runs at every step; a tool that needs approval, or
+            is deferred, is listed but stops the run when the code calls it.
+        stateful: keep variables and definitions from one `run_code` call to the next
+            within an agent run; the tool then takes `restart=True` to start over.
+        max_result_chars: results longer than this reach the model cut, with a marker.
+        max_retries: how many times the model may retry a failing `run_code`.
+        on_reply: called with every `ToolReply` (its run record, or error), for
+            metrics and logging.
+        type_check, timeout_ms, **template_options: as for `orchestrator_from_str`
+            (the type check is on by default here: it stops a wrong call before any
+            function has run, and costs a few ms against a model's seconds).
+
+    Raises:
+        UserError: a function's annotations do not resolve (a `RunContext` imported
+            only under `if TYPE_CHECKING:`, say).
+    """
+
+    def __init__(
+        self,
+        tasks: Iterable[Any],
+        *,
+        stateful: bool = False,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+        max_retries: int = 3,
+        on_reply: Callable[[ToolReply], None] | None = None,
+        **template_options: Any,
+    ) -> None:
+        self.on_reply = on_reply
+        self._registered = [_Registered(item) for item in tasks]
+        self._static = [r.static for r in self._registered]
+        self.runner = CodeRunner(
+            self._callables(self._static, None), max_result_chars=max_result_chars, **template_options
+        )
+        self.stateful = stateful
+        self._states: dict[str, SessionState] = {}
+        self._descriptions: dict[tuple[tuple[str, str, str | None], ...], str] = {}
+        super().__init__(max_retries=max_retries)
+        run_code = self._run_code_stateful if stateful else self._run_code
+        prepare = self._prepare_run_code if any(r.prepared for r in self._registered) else None
+        self.add_tool(
+            Tool(
+                run_code,
+                name="run_code",
+                description=self.runner.description(),
+                takes_ctx=True,
+                prepare=prepare,
+            )
+        )
+
+    @property
+    def instructions_text(self) -> str:
+        """A system prompt for code mode, if you want to add one to the agent."""
+        return self.runner.system_prompt()
+
+    async def _entries(self, ctx: RunContext[Any]) -> list[_Entry]:
+        """The registered functions as this step sees them (each `prepare` run)."""
+        if not any(r.prepared for r in self._registered):
+            return self._static
+        entries: list[_Entry] = []
+        for registered in self._registered:
+            entry = await registered.entry(ctx)
+            if entry is not None:
+                entries.append(entry)
+        names: set[str] = set()
+        for entry in entries:
+            name = entry.name
+            if not name.isidentifier() or keyword.iskeyword(name) or name in BUILTIN_NAMES:
+                raise UserError(
+                    f"CodeToolset: prepare renamed {entry.registered.name!r} to {name!r}, not a usable name"
+                )
+            if name in names:
+                raise UserError(
+                    f"CodeToolset: prepare renamed {entry.registered.name!r} to {name!r}, which is taken"
+                )
+            names.add(name)
+        return entries
+
+    @staticmethod
+    def _callables(entries: list[_Entry], ctx: RunContext[Any] | None) -> dict[str, Callable[..., Any]]:
+        return {e.name: e.registered.host_callable(e, ctx) for e in entries}
+
+    def _description(self, entries: list[_Entry]) -> str:
+        key = tuple(e.key for e in entries)
+        text = self._descriptions.get(key)
+        if text is None:
+            functions = register(self._callables(entries, None))
+            catalog = "\n\n".join(fn.stub() for fn in functions.values())
+            text = render("run_code", catalog=catalog, capabilities=capability_sheet())
+            if len(self._descriptions) >= _MAX_DESCRIPTIONS:
+                self._descriptions.pop(next(iter(self._descriptions)))
+            self._descriptions[key] = text
+        return text
+
+    async def _prepare_run_code(self, ctx: RunContext[Any], tool_def: ToolDefinition) -> ToolDefinition:
+        """`run_code`'s own `prepare`: this step's catalog in its description."""
+        return dataclasses.replace(tool_def, description=self._description(await self._entries(ctx)))
+
+    def _state_for(self, ctx: RunContext[Any], restart: bool) -> SessionState:
+        key = ctx.run_id or "default"
+        state = self._states.get(key)
+        if state is None:
+            while len(self._states) >= _MAX_STATES:
+                self._states.pop(next(iter(self._states)))
+            state = self._states[key] = SessionState()
+        if restart:
+            state.restart()
+        return state
+
+    async def _run_code(self, ctx: RunContext[Any], code: str) -> str:
+        """Run Python code in the sandbox; see the tool description."""
+        return await self._execute(ctx, code, None)
+
+    async def _run_code_stateful(self, ctx: RunContext[Any], code: str, restart: bool = False) -> str:
+        """Run Python code in the sandbox; variables persist between calls unless `restart` is true."""
+        return await self._execute(ctx, code, self._state_for(ctx, restart))
+
+    async def _execute(self, ctx: RunContext[Any], code: str, state: SessionState | None) -> str:
+        tracer: Tracer = ctx.tracer
+        functions = self._callables(await self._entries(ctx), ctx)
+        with tracer.start_as_current_span("run_code", attributes={"agent_tools.code": code}) as span:
+            reply: ToolReply = await self.runner.arun(code, state=state, functions=functions)
+            record = reply.record
+            if record is not None:
+                ctx.usage.tool_calls += len(record.calls)
+                _host_call_spans(tracer, record)
+                span.set_attribute("agent_tools.host_calls", len(record.calls))
+            span.set_attribute("agent_tools.ok", reply.ok)
+        if self.on_reply is not None:
+            self.on_reply(reply)
+        if not reply.ok:
+            raise ModelRetry(reply.text)
+        return reply.text
+
+
+def _host_call_spans(tracer: Tracer, record: RunRecord) -> None:
+    """One child span per host call, placed at the time it ran."""
+    for call in record.calls:
+        end = call.started_ns + int(call.duration * 1e9)
+        span = tracer.start_span(
+            f"host call {call.function}",
+            start_time=call.started_ns,
+            attributes={"agent_tools.function": call.function, "agent_tools.ok": call.ok},
+        )
+        span.end(end_time=end)

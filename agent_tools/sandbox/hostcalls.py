@@ -1,0 +1,260 @@
+"""Host calls: how a call from the sandboxed code reaches a registered function and
+what it leaves in the run record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from pydantic_monty import NOT_HANDLED
+
+from agent_tools.base import errors as e
+from agent_tools.base.prompts import hint
+from agent_tools.base.record import HostCall
+from agent_tools.boundary.measure import preview
+from agent_tools.boundary.plain import to_plain
+from agent_tools.sandbox.affinity import Pin
+from agent_tools.sandbox.core import ExecutionCore
+from agent_tools.sandbox.eager import run_eager, thread_loop
+from agent_tools.sandbox.functions import HostFunction
+from agent_tools.sandbox.pool import nesting
+
+__all__ = ["HostCalls", "cancel_all_tasks"]
+
+
+_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
+"""Result types that cross into the sandbox as they are (exactly these: a subclass,
+an IntEnum say, goes through `to_plain`)."""
+
+
+class _Stopped(RuntimeError):
+    """Carries a BaseException out of an async registered function (see `_guard`)."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(f"stopped by {type(original).__name__}")
+        self.original = original
+
+
+def cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
+class HostCalls(ExecutionCore):
+    """Calls from the sandbox to registered functions: the budget, the record of each
+    call, async functions on the right loop, BaseExceptions and FatalToolErrors that
+    stop the run, OS calls (environment variables), colocation around host code."""
+
+    def _host_side(self) -> Pin | None:
+        """Entering host code from a callback, with colocation on. Pins this run to
+        one CPU at its first call, or (adaptive) once its first calls show slow round
+        trips; later calls unpin the feeding thread while host code runs (so threads it
+        starts keep the normal mask). Returns the pin to re-hold when the callback
+        returns, or None (not pinned, or not the feeding thread)."""
+        pin = self._pin
+        if pin is None:
+            colocation = self._colocation
+            if colocation is None or self._pin_tried:
+                return None
+            if colocation.adaptive:
+                if threading.get_ident() != self._feeder:
+                    return None
+                if self._returned_at:
+                    gap = time.perf_counter() - self._returned_at
+                    self._shortest_gap = min(self._shortest_gap, gap)
+                    self._gaps += 1
+                if self._gaps < colocation.samples:
+                    return None
+                if self._shortest_gap < colocation.slow_round_trip or not colocation.alone():
+                    self._pin_tried = True  # fast round trips, or company: leave the scheduler free
+                    return None
+            self._pin_tried = True
+            self._pin = colocation.pin(self._worker_pid)
+            return self._pin
+        if threading.get_native_id() != pin.feeder:
+            return None
+        colocation = self._colocation
+        if colocation is not None and colocation.adaptive and not colocation.alone():
+            self._unpin()  # another run started: it needs the shared I/O threads unpinned
+            self._pin = None
+            return None
+        pin.let_go()
+        return pin
+
+    def _left_host(self, pin: Pin | None) -> None:
+        """A callback returns to the sandbox: re-pin the feeding thread, or note the
+        time while the adaptive decision is open."""
+        if pin is not None:
+            pin.hold()
+        elif not self._pin_tried and threading.get_ident() == self._feeder:
+            self._returned_at = time.perf_counter()
+
+    def _unpin(self) -> None:
+        pin = self._pin
+        if pin is not None and self._colocation is not None:
+            self._colocation.unpin(pin)
+
+    def _bind(self, fn: HostFunction) -> Callable[..., Any]:
+        invoke = self._invoke
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return invoke(fn, args, kwargs)
+
+        call.__name__ = fn.name
+        return call
+
+    def _start_call(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> HostCall:
+        if self._abort is not None:
+            raise RuntimeError("the run was stopped: an earlier host call raised a BaseException")
+        if next(self._counter) >= self.limits.max_host_calls:
+            error = e.CallLimitError(
+                f"the code made more than {self.limits.max_host_calls} calls to registered functions "
+                f"(the next one was {e.format_call(fn.name, args, kwargs)})",
+                hint=hint("call-limit"),
+            )
+            self._limit_hit = self._limit_hit or error
+            raise RuntimeError(error.message)
+        keep = self.limits.max_recorded_value_bytes
+        if keep is not None:
+            args = preview(args, keep, self.redact)
+            kwargs = preview(kwargs, keep, self.redact) if kwargs else kwargs
+        record = HostCall(fn.name, args, kwargs, started_ns=time.time_ns())
+        with self._lock:  # a call is refused or recorded, never both, whatever cancel does
+            if self._cancelled:
+                raise RuntimeError("the run was stopped (its wall-clock timeout fired, or it was cancelled)")
+            self.calls.append(record)
+        return record
+
+    def _finish_call(self, record: HostCall, started: float, result: Any, error: BaseException | None) -> Any:
+        record.duration = duration = time.perf_counter() - started
+        self.host_time += duration
+        if error is None and type(result) not in _PLAIN_SCALARS:
+            try:
+                result = to_plain(result)
+            except Exception as exc:  # a model whose serializer fails, a container that cannot iterate
+                error = TypeError(f"{record.function} returned a value the sandbox cannot hold: {exc}")
+                error.__cause__ = exc
+        if self._cancelled and error is None:  # the run was stopped meanwhile: nobody reads this
+            error = RuntimeError("the run was stopped before this call returned; its result was dropped")
+        if error is not None:
+            record.error = error
+            self._last_failed = record
+            raise error
+        keep = self.limits.max_recorded_value_bytes
+        record.result = (
+            result if keep is None or type(result) in _PLAIN_SCALARS else preview(result, keep, self.redact)
+        )
+        return result
+
+    def _invoke(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        pin = self._host_side() if self._colocation is not None else None
+        try:
+            record = self._start_call(fn, args, kwargs)
+            started = time.perf_counter()
+            try:
+                result = fn.call(*args, **kwargs)
+                if fn.is_async:
+                    result = self._await(self._guard(result))
+            except _Stopped as stopped:
+                raise self._stop(record, started, stopped.original) from None
+            except e.FatalToolError as fatal:  # the host says stop: the code must not catch it away
+                raise self._stop(record, started, fatal) from None
+            except Exception as exc:
+                return self._finish_call(record, started, None, exc)
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
+                raise self._stop(record, started, exc) from None
+            return self._finish_call(record, started, result, None)
+        finally:
+            if self._colocation is not None:
+                self._left_host(pin)
+
+    async def _ainvoke(self, fn: HostFunction, args: tuple[Any, ...], sem: asyncio.Semaphore) -> Any:
+        async with sem:
+            record = self._start_call(fn, args, {})
+            started = time.perf_counter()
+            nesting.set(self.depth + 1)  # this task's own context
+            try:
+                result = await self._guard(fn.call(*args))
+            except _Stopped as stopped:
+                raise self._stop(record, started, stopped.original) from None
+            except e.FatalToolError as fatal:  # the host says stop: the code must not catch it away
+                raise self._stop(record, started, fatal) from None
+            except Exception as exc:
+                return self._finish_call(record, started, None, exc)
+            return self._finish_call(record, started, result, None)
+
+    async def _guard(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Await a registered function's coroutine, turning a BaseException that is
+        not an Exception into `_Stopped`, so asyncio treats it as an ordinary error
+        (it would re-raise KeyboardInterrupt out of the event loop)."""
+        try:
+            return await coro
+        except Exception:
+            raise
+        except asyncio.CancelledError:
+            if self._cancelled:  # the run's own cancellation
+                raise
+            raise _Stopped(asyncio.CancelledError()) from None
+        except BaseException as exc:
+            raise _Stopped(exc) from None
+
+    def _stop(self, record: HostCall, started: float, exc: BaseException) -> RuntimeError:
+        """A host function raised a BaseException that is not an Exception, or a
+        `FatalToolError`: the run stops, even if the code catches what it sees.
+        KeyboardInterrupt and SystemExit are the host's own signals to stop, so the
+        caller gets them as they were; anything else (a FatalToolError, GeneratorExit,
+        a stray CancelledError, a custom BaseException) becomes a HostFunctionError
+        whose cause it is (`run_code` raises a FatalToolError cause to its caller)."""
+        record.error = exc
+        record.duration = time.perf_counter() - started
+        self.host_time += record.duration
+        if self._abort is None:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                self._abort = exc
+            else:
+                error = e.HostFunctionError(
+                    f"{e.format_call(record.function, record.args, record.kwargs)} raised "
+                    f"{type(exc).__name__}{f': {exc}' if str(exc) else ''} "
+                    + (
+                        "(a FatalToolError: the run was stopped)"
+                        if isinstance(exc, e.FatalToolError)
+                        else "(a BaseException, not an Exception: the run was stopped)"
+                    ),
+                    function=record.function,
+                    args=record.args,
+                    kwargs=record.kwargs,
+                )
+                error.__cause__ = exc
+                self._abort = error
+        return RuntimeError(f"the run was stopped: {record.function} raised {type(exc).__name__}")
+
+    def _await(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine of a registered function to completion from this (feed)
+        thread: on the caller's loop when there is one, else on this thread's own."""
+        if self.host_loop is None:
+            self._eager_loop = thread_loop()
+            return run_eager(coro)
+        future = asyncio.run_coroutine_threadsafe(coro, self.host_loop)
+        self._pending.add(future)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise RuntimeError("the run was cancelled: timeout exceeded") from None
+        finally:
+            self._pending.discard(future)
+
+    def _os(self, *, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], **_: Any) -> Any:
+        """OS calls: only the declared environment variables are visible. The clock,
+        entropy and the filesystem are left to Monty's default refusal."""
+        if name == "os.getenv":
+            key = args[0] if args else kwargs.get("key")
+            default = args[1] if len(args) > 1 else kwargs.get("default")
+            return self.env_vars.get(key, default) if isinstance(key, str) else default
+        if name == "os.environ":
+            return dict(self.env_vars)
+        return NOT_HANDLED

@@ -1,0 +1,194 @@
+"""The `run_code` tool without a framework: what both agent adapters share.
+
+A `CodeRunner` holds the registered functions and the template options. Each
+`run_code` call becomes a `CodeTaskTemplate` (via `orchestrator_from_str`) and
+runs; the outcome becomes the text the model reads: the result (and printed
+output) as compact JSON, or an error it can fix, with the numbered code, the
+failing line, a hint and the host calls already made. Errors the model cannot
+fix are raised to the caller instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic_core
+
+from agent_tools.base.config import SandboxedConfig
+from agent_tools.base.errors import (
+    FatalToolError,
+    HostFunctionError,
+    SandboxError,
+    SecretError,
+    excerpt,
+    format_call,
+    short_repr,
+)
+from agent_tools.base.prompts import render
+from agent_tools.base.record import HostCall, RunRecord
+from agent_tools.sandbox.functions import HostFunction, register
+from agent_tools.task.pipeline import arun_template
+from agent_tools.task.state import SessionState
+from agent_tools.task.template import CodeTaskTemplate, orchestrator_from_str
+from agent_tools.tool.capabilities import capability_sheet
+
+__all__ = ["DEFAULT_MAX_RESULT_CHARS", "CodeRunner", "FatalToolError", "ToolReply"]
+
+DEFAULT_MAX_RESULT_CHARS = 20_000
+"""How much of a result the model gets back before it is cut (configurable)."""
+
+
+@dataclass(frozen=True)
+class ToolReply:
+    """What one `run_code` call produced: the text for the model, and the details."""
+
+    text: str
+    ok: bool
+    record: RunRecord | None
+    error: SandboxError | None
+
+
+def _json(value: Any) -> str:
+    return pydantic_core.to_json(value, bytes_mode="base64", fallback=repr).decode()
+
+
+def _truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    return (
+        f"{text[:limit]}... [truncated: {cut} of {len(text)} characters cut; "
+        "return less, such as a summary, a count or the first items]"
+    )
+
+
+def format_result(record: RunRecord, max_chars: int) -> str:
+    """`{"result": ...}` plus `"printed"` when the code printed, as compact JSON."""
+    body: dict[str, Any] = {"result": record.result}
+    if record.stdout:
+        body["printed"] = record.stdout
+    return _truncate(_json(body), max_chars)
+
+
+def _call_line(call: HostCall) -> str:
+    outcome = (
+        f"raised {type(call.error).__name__}: {call.error}" if call.error else f"-> {short_repr(call.result)}"
+    )
+    return f"- {format_call(call.function, call.args, call.kwargs)} {outcome}"
+
+
+def format_error(error: SandboxError, code: str) -> str:
+    """The error as the model reads it: the whole code numbered with the failing line
+    marked, what went wrong, a hint, and the host calls already made."""
+    source = error.source or code
+    lines = source.splitlines() or [""]
+    if error.line is not None:
+        listing = excerpt(source, error.line, error.column, error.end_column, context=len(lines))
+    else:
+        width = len(str(len(lines)))
+        listing = "\n".join(f"  {n:>{width}} | {text}" for n, text in enumerate(lines, 1))
+    record = error.record
+    calls = record.calls if record is not None else []
+    call_text = ""
+    if calls:
+        shown = [_call_line(c) for c in calls[:20]]
+        if len(calls) > 20:
+            shown.append(f"- ... and {len(calls) - 20} more")
+        call_text = "Calls already made (they may have had effects):\n" + "\n".join(shown) + "\n"
+    printed = record.stdout if record is not None else ""
+    if printed:
+        call_text += f"Printed before the error:\n{_truncate(printed, 2_000)}\n"
+    details = (f"hint: {error.hint}\n" if error.hint else "") + call_text
+    return render("error", headline=error.headline(), code=listing, details=details)
+
+
+def _fatal(error: SandboxError) -> BaseException | None:
+    """The exception to raise to the caller when the model cannot fix `error`."""
+    if isinstance(error, SecretError):
+        return error
+    if isinstance(error, HostFunctionError) and isinstance(error.__cause__, FatalToolError):
+        return error.__cause__
+    return None
+
+
+class CodeRunner:
+    """Registered functions plus template options; runs model code and answers it."""
+
+    def __init__(
+        self,
+        tasks: Iterable[Callable[..., Any]] | Mapping[str, Callable[..., Any]],
+        *,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+        type_check: bool = True,
+        timeout_ms: int = 30_000,
+        **template_options: Any,
+    ) -> None:
+        self.functions: dict[str, HostFunction] = register(tasks)
+        self.max_result_chars = max_result_chars
+        if "plugin_config" not in template_options:
+            template_options["plugin_config"] = SandboxedConfig(timeout_ms=timeout_ms, type_check=type_check)
+        self.options = template_options
+        orchestrator_from_str("", inputs={}, tasks=self.callables, **self.options)  # fail fast on bad options
+
+    @property
+    def callables(self) -> dict[str, Callable[..., Any]]:
+        return {name: fn.func for name, fn in self.functions.items()}
+
+    def catalog(self) -> str:
+        """The registered functions as Python stubs, with docstrings."""
+        return "\n\n".join(fn.stub() for fn in self.functions.values())
+
+    def description(self) -> str:
+        """The `run_code` tool description: how to use it, the catalog, the capability sheet."""
+        return render("run_code", catalog=self.catalog(), capabilities=capability_sheet())
+
+    def system_prompt(self) -> str:
+        return render("system_prompt")
+
+    def template(
+        self, code: str, functions: Mapping[str, Callable[..., Any]] | None = None
+    ) -> CodeTaskTemplate:
+        tasks = dict(functions) if functions is not None else self.callables
+        return orchestrator_from_str(
+            code, inputs={}, output=Any, tasks=tasks, name="run_code", **self.options
+        )
+
+    def reply(self, code: str, record: RunRecord | None, error: SandboxError | None) -> ToolReply:
+        """Turn an outcome into the model's text; raise what the model cannot fix."""
+        if error is None:
+            assert record is not None
+            return ToolReply(format_result(record, self.max_result_chars), True, record, None)
+        fatal = _fatal(error)
+        if fatal is not None:
+            raise fatal
+        return ToolReply(format_error(error, code), False, error.record, error)
+
+    def run(
+        self,
+        code: str,
+        *,
+        state: SessionState | None = None,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> ToolReply:
+        template = self.template(code, functions)
+        try:
+            record = state.run(template) if state is not None else template._run((), {}, None)  # pyright: ignore[reportPrivateUsage]
+        except SandboxError as error:
+            return self.reply(code, None, error)
+        return self.reply(code, record, None)
+
+    async def arun(
+        self,
+        code: str,
+        *,
+        state: SessionState | None = None,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> ToolReply:
+        template = self.template(code, functions)
+        try:
+            record = await arun_template(template, (), {}, state=state)
+        except SandboxError as error:
+            return self.reply(code, None, error)
+        return self.reply(code, record, None)
