@@ -1,18 +1,7 @@
-"""Result caching: the `cache` setting of a template, the key of one run, and the store.
-
-A cached run is keyed by everything that decides its result: the source, the
-input values (less the ones `Cache.ignored_inputs` names), the output type, the
-name and signature of every registered function, the `version` and `salt` of
-the `Cache`, the template's `env_vars`, and each declared secret's names with a
-sha256 of its current value (never the value). Values are encoded canonically
-and type-tagged before hashing, so `1`, `1.0` and `True` are different keys
-while dict and set order are not.
-
-Results live in SQLite on disk so that later processes reuse them. The file can
-be written by anyone who can write the cache directory, so an entry is read
-back by a pickle reader of our own that builds only plain data, never calls
-anything else, and bounds the work and memory one entry can cost (see
-`MAX_ROW_BYTES` and the limits after it); an entry it refuses is a miss, not an
+"""The result store: one SQLite file on disk, shared by threads and processes, so
+later processes reuse results. The file can be written by anyone who can write
+the cache directory, so an entry is read back by the bounded reader (`reader`,
+`bounds`) that builds only plain data; an entry it refuses is a miss, not an
 error. A result is stored only if that reader would accept it, and never if a
 secret's value occurs in its stored bytes.
 """
@@ -31,25 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from agent_tools.task.cache import bounds
-from agent_tools.task.cache.keys import cache_key
 from agent_tools.task.cache.plain import check_tree
 from agent_tools.task.cache.reader import refuse, unpickle
-from agent_tools.task.cache.settings import Cache, CacheBehavior, CacheRequest, normalize_cache
 
-__all__ = [
-    "Cache",
-    "CacheBehavior",
-    "CacheRequest",
-    "CacheStore",
-    "cache_key",
-    "default_cache_path",
-    "get_store",
-    "normalize_cache",
-    "set_cache_path",
-]
-
-
-# --- keys -----------------------------------------------------------------------------------------
+__all__ = ["CacheStore", "default_cache_path", "get_store", "loads", "set_cache_path"]
 
 
 # --- stored values --------------------------------------------------------------------------------
