@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import tenacity
+
 from agent_tools.task.cache import bounds
 from agent_tools.task.cache.plain import check_tree
 from agent_tools.task.cache.reader import refuse, unpickle
@@ -151,18 +153,7 @@ class CacheStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", None) == pid:
             return conn
-        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA secure_delete = ON")  # a deleted entry's bytes are overwritten
-            conn.execute("PRAGMA trusted_schema = OFF")
-            conn.execute(_SCHEMA)
-            _upgrade(conn)
-        except BaseException:
-            conn.close()
-            raise
+        conn = _open(self.path)
         self._local.conn, self._local.pid = conn, pid
         return conn
 
@@ -209,6 +200,35 @@ class CacheStore:
     def __len__(self) -> int:
         (count,) = self._connection().execute("SELECT COUNT(*) FROM results").fetchone()
         return int(count)
+
+
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+@tenacity.retry(
+    retry=tenacity.retry_if_exception(_locked),
+    stop=tenacity.stop_after_attempt(5),
+    wait=tenacity.wait_random(0.01, 0.2),
+    reraise=True,
+)
+def _open(path: Path) -> sqlite3.Connection:
+    """A connection set up for the store. Switching a new file to WAL can fail with
+    "database is locked" without waiting on the busy timeout when several processes
+    or threads open it at once; that is retried."""
+    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA secure_delete = ON")  # a deleted entry's bytes are overwritten
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute(_SCHEMA)
+        _upgrade(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
