@@ -97,6 +97,14 @@ def _children(item: Any) -> Iterable[Any]:
 def _shares(value: Any) -> bool:
     """Whether a container occurs twice in `value` (shared, or a cycle). Visits each
     container once and looks at no leaf twice."""
+    # The usual value, a dict or list of scalars, has no inner container at all.
+    is_dict = type(value) is dict
+    top = typing.cast(dict[Any, Any], value).values() if is_dict else typing.cast(Iterable[Any], value)
+    if not any(type(typing.cast(object, c)) in _WALKED for c in top) and (
+        not is_dict
+        or not any(type(typing.cast(object, k)) in _WALKED for k in typing.cast(dict[Any, Any], value))
+    ):
+        return False
     seen: set[int] = set()
     stack: list[Any] = [value]
     while stack:
