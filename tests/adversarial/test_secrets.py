@@ -557,3 +557,27 @@ def test_exception_chains_are_walked_whole() -> None:
     out_cycle = redactor.exception(cycle_a)
     assert out_cycle.args == (PLACEHOLDER,)
     assert out_cycle.__context__ is not None and out_cycle.__context__.__context__ is out_cycle
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: StopIteration(s),
+        lambda s: StopIteration({"token": s}),
+        lambda s: SyntaxError("bad", ("main.py", 1, 1, s)),
+        lambda s: UnicodeDecodeError("utf-8", s.encode(), 0, 1, "bad byte"),
+        lambda s: ImportError("no module", path=s),
+        lambda s: ImportError("no module", name=s),
+        lambda s: OSError(2, "not found", s),
+        lambda s: KeyError(s),
+    ],
+)
+def test_fields_builtin_exceptions_keep_outside_their_args_are_redacted(make: Any) -> None:
+    secret = "hunter2-" + "Q" * 40
+    exc = make(secret)
+    out = Redactor({"API_TOKEN": secret}).exception(exc)
+    texts = [str(out), repr(out)]
+    for name in dir(out):
+        if not name.startswith("__"):
+            texts.append(repr(getattr(out, name, None)))
+    assert not any(secret[:12] in text for text in texts), texts

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import types
 import typing
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -169,6 +171,22 @@ class Walk:
                 continue
             try:
                 text = str(obj) if name == "__str__" else repr(obj)
+            except Exception:
+                continue
+            if self.redactor.contains(text):
+                return True
+        return isinstance(obj, BaseException) and self._native_field_leaks(obj)
+
+    def _native_field_leaks(self, exc: BaseException) -> bool:
+        """Whether a field a builtin exception keeps outside its args and `__dict__`
+        (`StopIteration.value`, `SyntaxError.text`, `UnicodeError.object`,
+        `ImportError.path`, ...) shows a secret: a copy with redacted args keeps them."""
+        for name in _native_fields(type(exc)):
+            try:
+                value = getattr(exc, name)
+                text = (
+                    value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else repr(value)
+                )
             except Exception:
                 continue
             if self.redactor.contains(text):
@@ -404,3 +422,20 @@ class Walk:
         if exception and value is not None and not isinstance(built, BaseException):
             return standin_exception(value, str(built))
         return built
+
+
+_CHAIN_FIELDS = frozenset({"__traceback__", "__cause__", "__context__", "__suppress_context__", "args"})
+
+
+@functools.cache
+def _native_fields(cls: type[BaseException]) -> tuple[str, ...]:
+    """The data fields a builtin exception class defines in C (member and getset
+    descriptors), less the chain and `args`, which the walk handles."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        for name, attr in vars(klass).items():
+            if name in _CHAIN_FIELDS or name in names:
+                continue
+            if isinstance(attr, (types.MemberDescriptorType, types.GetSetDescriptorType)):
+                names.append(name)
+    return tuple(names)
