@@ -1,0 +1,642 @@
+"""Secrets never leave: the redactor's exact behaviour on texts, bytes, values and
+exceptions (mutation-tested, see benchmarks/mutation.py). Fast: no sandbox runs."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any, NamedTuple
+
+import pydantic
+import pytest
+
+from agent_tools.base.errors import FatalToolError, SandboxError
+from agent_tools.base.record import HostCall, RunRecord
+from agent_tools.task.redaction import RedactedError, RedactedFatalToolError, Redactor
+
+SECRET = "s3cr3t-Zx81"
+MARK = "[secret TOKEN]"
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor({"TOKEN": SECRET})
+
+
+# -- the stand-ins ----------------------------------------------------------------------------
+
+
+def test_redacted_error_defaults_to_an_empty_message_and_type() -> None:
+    error = RedactedError()
+    assert (str(error), error.args, error.original_type) == ("", ("",), "")
+    named = RedactedError("ValueError: x", "ValueError")
+    assert (str(named), named.original_type) == ("ValueError: x", "ValueError")
+    assert issubclass(RedactedFatalToolError, FatalToolError)
+
+
+class Shows(Exception):
+    """An exception whose own `__str__` shows the secret whatever its args hold."""
+
+    def __str__(self) -> str:
+        return f"shows {SECRET}"
+
+
+class ShowsFatal(FatalToolError):
+    def __str__(self) -> str:
+        return f"fatal {SECRET}"
+
+
+def test_an_exception_whose_own_text_shows_the_secret_becomes_a_named_stand_in(redactor: Redactor) -> None:
+    out = redactor.exception(Shows("x"))
+    assert type(out) is RedactedError
+    assert str(out) == f"Shows: shows {MARK}"
+    assert getattr(out, "original_type", None) == "Shows"
+    fatal = redactor.exception(ShowsFatal("y"))
+    assert type(fatal) is RedactedFatalToolError
+    assert str(fatal) == f"ShowsFatal: fatal {MARK}"
+
+
+def test_an_exception_is_copied_with_its_class_args_and_attributes(redactor: Redactor) -> None:
+    exc = KeyError(SECRET, 3)
+    exc.note = f"about {SECRET}"  # type: ignore[attr-defined]
+    out = redactor.exception(exc)
+    assert type(out) is KeyError and out is not exc
+    assert out.args == (MARK, 3)
+    assert out.note == f"about {MARK}"  # type: ignore[attr-defined]
+    assert exc.args == (SECRET, 3)
+    clean = ValueError("nothing")
+    assert redactor.exception(clean) is clean
+
+
+def test_an_exception_without_secrets_is_returned_when_nothing_is_secret() -> None:
+    exc = ValueError(SECRET)
+    assert Redactor({}).exception(exc) is exc
+    assert Redactor({"EMPTY": ""}).value([SECRET]) == [SECRET]
+    assert not Redactor({"EMPTY": ""})
+    assert Redactor({"TOKEN": SECRET})
+
+
+# -- texts and bytes --------------------------------------------------------------------------
+
+
+def test_text_replaces_every_form_and_leaves_replacements_alone(redactor: Redactor) -> None:
+    assert redactor.text(f"a {SECRET} b {SECRET!r}") == f"a {MARK} b '{MARK}'"
+    assert redactor.text(f"{MARK} {SECRET}") == f"{MARK} {MARK}"
+    assert redactor.text("clean") == "clean"
+
+
+def test_a_secret_containing_another_is_replaced_whole() -> None:
+    redactor = Redactor({"SHORT": "abc123", "LONG": "xxabc123yy"})
+    assert redactor.text("xxabc123yy abc123") == "[secret LONG] [secret SHORT]"
+    assert redactor.redact_bytes(b"xxabc123yy abc123") == b"[secret LONG] [secret SHORT]"
+
+
+def test_each_part_is_searched_for_the_longer_secrets_before_the_shorter_ones() -> None:
+    redactor = Redactor({"A": "xxabc123yy", "B": "zabc123", "C": "abc123"})
+    assert redactor.text("xxabc123yy zabc123") == "[secret A] [secret B]"
+    assert redactor.redact_bytes(b"xxabc123yy zabc123") == b"[secret A] [secret B]"
+
+
+def test_contains_looks_outside_the_replacements_only(redactor: Redactor) -> None:
+    assert redactor.contains(f"x{SECRET}x")
+    assert not redactor.contains("clean")
+    assert not redactor.contains(f"{MARK} and {MARK}")
+    assert redactor.contains(f"{MARK} and {SECRET}")
+
+
+def test_bytes_are_redacted_and_searched_like_texts(redactor: Redactor) -> None:
+    data = f"a {SECRET} b".encode()
+    assert redactor.redact_bytes(data) == f"a {MARK} b".encode()
+    assert redactor.redact_bytes(b"clean") == b"clean"
+    assert redactor.redact_bytes(f"{MARK}{SECRET}".encode()) == f"{MARK}{MARK}".encode()
+    assert redactor.contains_bytes(data)
+    assert not redactor.contains_bytes(b"clean")
+    assert not redactor.contains_bytes(MARK.encode())
+    assert redactor.contains_bytes(f"{MARK} {SECRET}".encode())
+
+
+def test_bytes_values_keep_their_type(redactor: Redactor) -> None:
+    data = f"<{SECRET}>".encode()
+    out = redactor.value([data, bytearray(data), memoryview(data), b"clean"])
+    assert out == [b"<" + MARK.encode() + b">", bytearray(b"<" + MARK.encode() + b">"), out[2], b"clean"]
+    assert type(out[1]) is bytearray
+    assert out[2] == b"<" + MARK.encode() + b">"
+
+
+# -- values -----------------------------------------------------------------------------------
+
+
+class Custom:
+    """A class with a `__repr__` of its own, which shows only what it is told."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Custom({self.value})"
+
+
+class Opaque:
+    """Its own repr shows the secret however its fields are redacted."""
+
+    def __init__(self) -> None:
+        self.n = 1
+
+    def __repr__(self) -> str:
+        return f"Opaque({SECRET})"
+
+
+class Plain:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@dataclasses.dataclass
+class Record:
+    token: str
+    n: int = 0
+
+
+class Model(pydantic.BaseModel):
+    token: str
+
+
+class Slotted:
+    __slots__ = ("__hidden", "token", "unset")
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.__hidden = token
+
+    def hidden(self) -> str:
+        return self.__hidden
+
+
+class SingleSlot:
+    __slots__ = "token"
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+class Pair(NamedTuple):
+    a: Any
+    b: Any
+
+
+def test_objects_are_copied_with_fields_redacted_and_their_own_text_checked(redactor: Redactor) -> None:
+    custom = Custom(SECRET)
+    out = redactor.value([custom, Plain(SECRET), Record(SECRET, 2), Model(token=SECRET), Opaque()])
+    assert type(out[0]) is Custom and out[0].value == MARK and custom.value == SECRET
+    assert type(out[1]) is Plain and out[1].value == MARK
+    assert out[2] == Record(MARK, 2)
+    assert out[3] == Model(token=MARK)
+    assert out[4] == "[redacted Opaque]"
+
+
+def test_an_object_whose_own_repr_shows_the_secret_in_a_field_is_copied(redactor: Redactor) -> None:
+    """`Custom.__repr__` shows the field: once the field is redacted, so is the repr."""
+    out = redactor.value(Custom(f"<{SECRET}>"))
+    assert repr(out) == f"Custom(<{MARK}>)"
+
+
+def test_slots_are_redacted_including_private_and_single_string_slots(redactor: Redactor) -> None:
+    out = redactor.value([Slotted(SECRET), SingleSlot(SECRET)])
+    assert type(out[0]) is Slotted and out[0].token == MARK and out[0].hidden() == MARK
+    assert not hasattr(out[0], "unset")
+    assert type(out[1]) is SingleSlot and out[1].token == MARK
+
+
+def test_containers_keep_their_types(redactor: Redactor) -> None:
+    factory_dict: collections.defaultdict[str, list[str]] = collections.defaultdict(list, {"k": [SECRET]})
+    ordered = collections.OrderedDict([(SECRET, 1)])
+    out = redactor.value(
+        {
+            "pair": Pair(SECRET, 1),
+            "tuple": (SECRET,),
+            "frozen": frozenset({SECRET}),
+            "default": factory_dict,
+            "ordered": ordered,
+            "set": {SECRET, "x"},
+        }
+    )
+    assert type(out["pair"]) is Pair and out["pair"] == Pair(MARK, 1)
+    assert out["tuple"] == (MARK,) and type(out["tuple"]) is tuple
+    assert out["frozen"] == frozenset({MARK})
+    assert type(out["default"]) is collections.defaultdict and out["default"] == {"k": [MARK]}
+    assert out["default"].default_factory is list
+    assert type(out["ordered"]) is collections.OrderedDict and out["ordered"] == {MARK: 1}
+    assert out["set"] == {MARK, "x"}
+    assert factory_dict["k"] == [SECRET]
+
+
+class Bag(list[Any]):
+    """A list subclass whose copy fails: redacted into a plain list."""
+
+    def __copy__(self) -> Bag:
+        raise TypeError("no copies")
+
+
+def test_a_container_subclass_that_cannot_be_copied_becomes_its_base(redactor: Redactor) -> None:
+    out = redactor.value(Bag([SECRET]))
+    assert type(out) is list and out == [MARK]
+
+
+def test_a_tuple_in_a_cycle_becomes_a_stand_in(redactor: Redactor) -> None:
+    holder: list[Any] = [SECRET]
+    cyclic = (holder,)
+    holder.append(cyclic)
+    out = redactor.value(cyclic)
+    assert out[0][0] == MARK
+    assert out[0][1] == "[redacted tuple]"
+
+
+def test_a_value_too_deep_to_copy_becomes_a_stand_in(redactor: Redactor) -> None:
+    value: Any = SECRET
+    for _ in range(5000):
+        value = [value]
+    assert redactor.value(value) == "[redacted list: nested too deeply]"
+
+
+def test_a_copy_that_fails_becomes_a_stand_in_naming_the_failure(redactor: Redactor) -> None:
+    class NoCopy:
+        def __init__(self) -> None:
+            self.token = SECRET
+
+        def __reduce_ex__(self, protocol: Any) -> Any:
+            raise TypeError("no")
+
+    assert redactor.value(NoCopy()) == "[redacted NoCopy]"
+
+
+def test_exception_groups_are_copied_with_members_redacted(redactor: Redactor) -> None:
+    group = ExceptionGroup(f"many {SECRET}", [ValueError(SECRET), KeyError("clean")])
+    group.extra = SECRET  # type: ignore[attr-defined]
+    out = redactor.exception(group)
+    assert type(out) is ExceptionGroup
+    assert out.message == f"many {MARK}"
+    assert [type(e) for e in out.exceptions] == [ValueError, KeyError]
+    assert out.exceptions[0].args == (MARK,)
+    assert out.exceptions[1] is group.exceptions[1]
+    assert out.extra == MARK  # type: ignore[attr-defined]
+
+
+class NamedGroup(ExceptionGroup[Exception]):
+    def __new__(cls, message: str, excs: Any, *, tag: str) -> NamedGroup:
+        return super().__new__(cls, message, excs)
+
+    def __init__(self, message: str, excs: Any, *, tag: str) -> None:
+        super().__init__(message, excs)
+        self.tag = tag
+
+
+def test_an_exception_group_that_cannot_be_rebuilt_becomes_a_plain_one(redactor: Redactor) -> None:
+    group = NamedGroup(SECRET, [ValueError("x")], tag="t")
+    out = redactor.exception(group)
+    assert type(out) is ExceptionGroup
+    assert out.message == MARK
+    assert getattr(out, "tag", None) == "t"
+
+
+def test_the_chain_of_a_group_is_kept(redactor: Redactor) -> None:
+    cause = ValueError(SECRET)
+    group = ExceptionGroup("g", [KeyError(SECRET)])
+    group.__cause__ = cause
+    out = redactor.exception(group)
+    assert out.__cause__ is not None and out.__cause__.args == (MARK,)
+
+
+# -- in place: errors and records -------------------------------------------------------------
+
+
+def test_an_error_is_redacted_in_place_with_its_record_and_chain(redactor: Redactor) -> None:
+    error = SandboxError(f"failed with {SECRET}", hint=f"use {SECRET}")
+    error.__cause__ = KeyError(SECRET)
+    record = RunRecord(
+        result=SECRET,
+        stdout=f"printed {SECRET}",
+        calls=[HostCall("f", (SECRET,), {"k": SECRET}, result=SECRET, error=Shows())],
+    )
+    record.errors.append(error)
+    error.record = record
+    redactor.error(error)
+    assert error.message == f"failed with {MARK}" and error.hint == f"use {MARK}"
+    assert error.args == (f"failed with {MARK}",)
+    assert error.record is record  # in place
+    assert isinstance(error.__cause__, KeyError) and error.__cause__.args == (MARK,)
+    assert (record.result, record.stdout) == (MARK, f"printed {MARK}")
+    call = record.calls[0]
+    assert (call.args, call.kwargs, call.result) == ((MARK,), {"k": MARK}, MARK)
+    assert type(call.error) is RedactedError and str(call.error) == f"Shows: shows {MARK}"
+
+
+def test_a_record_is_redacted_in_place_and_a_clean_one_left_alone(redactor: Redactor) -> None:
+    record = RunRecord(result={"token": SECRET}, calls=[HostCall("f", ("clean",), {}, result=1)])
+    clean_call = record.calls[0]
+    redactor.record(record)
+    assert record.result == {"token": MARK}
+    assert record.calls[0] is clean_call and clean_call.args == ("clean",)
+    untouched = RunRecord(result=SECRET)
+    Redactor({}).record(untouched)
+    Redactor({}).error(error := SandboxError(SECRET))
+    assert untouched.result == SECRET and error.message == SECRET
+
+
+# -- what the walk must not take shortcuts on -------------------------------------------------
+
+
+@dataclasses.dataclass
+class DataOpaque:
+    """A dataclass with a `__repr__` of its own that shows the secret."""
+
+    n: int
+
+    def __repr__(self) -> str:
+        return f"DataOpaque({SECRET})"
+
+
+def test_a_dataclass_with_its_own_repr_is_checked_like_any_object(redactor: Redactor) -> None:
+    assert redactor.value([DataOpaque(1)]) == ["[redacted DataOpaque]"]
+
+
+def test_a_secret_inside_its_own_replacement_text_is_not_replaced_again() -> None:
+    """The secret `secret` occurs in its own mark `[secret TOKEN]`: marks are left alone."""
+    redactor = Redactor({"TOKEN": "secret"})
+    mark = b"[secret TOKEN]"
+    assert redactor.redact_bytes(mark) == mark
+    assert not redactor.contains_bytes(mark)
+    assert redactor.contains_bytes(mark + b" secret")
+    assert redactor.text("[secret TOKEN]") == "[secret TOKEN]"
+    assert not redactor.contains("[secret TOKEN]")
+
+
+class EmptyText(Exception):
+    """Its `str` is empty and its `repr` shows the secret: only a stand-in is safe."""
+
+    def __str__(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"EmptyText({SECRET})"
+
+
+class BrokenText(EmptyText):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_a_stand_in_for_an_exception_without_text_is_just_its_name(redactor: Redactor) -> None:
+    cause, context = KeyError(SECRET), KeyError("clean")
+    exc = EmptyText("x")
+    exc.__cause__, exc.__context__ = cause, context
+    out = redactor.exception(exc)
+    assert type(out) is RedactedError and str(out) == "EmptyText"
+    assert isinstance(out.__cause__, KeyError) and out.__cause__.args == (MARK,)
+    assert out.__context__ is context
+    broken = redactor.exception(BrokenText("y"))
+    assert type(broken) is RedactedError and str(broken) == "BrokenText"
+
+
+def test_a_copied_exception_keeps_its_own_state_and_traceback(redactor: Redactor) -> None:
+    try:
+        raise OSError(2, "no such file")
+    except OSError as caught:
+        exc = caught
+    exc.extra = SECRET  # type: ignore[attr-defined]
+    out = redactor.exception(exc)
+    assert type(out) is FileNotFoundError
+    assert (out.errno, out.strerror, str(out)) == (2, "no such file", "[Errno 2] no such file")
+    assert out.extra == MARK  # type: ignore[attr-defined]
+    assert out.__traceback__ is exc.__traceback__
+
+
+def test_a_copy_whose_class_leaks_state_falls_back_to_a_bare_copy_keeping_the_chain(
+    redactor: Redactor,
+) -> None:
+    exc = OSError(2, SECRET)  # strerror is state `copy` keeps and the args do not redact
+    cause, context = ValueError(SECRET), KeyError("clean")
+    exc.__cause__, exc.__context__ = cause, context
+    out = redactor.exception(exc)
+    assert type(out) is FileNotFoundError and out.args == (2, MARK)
+    assert SECRET not in str(out) and SECRET not in repr(out)
+    assert isinstance(out.__cause__, ValueError) and out.__cause__.args == (MARK,)
+    assert out.__context__ is context
+
+
+class Temporary(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.tmp = message
+
+
+def test_attributes_the_original_no_longer_has_are_not_brought_back(redactor: Redactor) -> None:
+    exc = Temporary(SECRET)
+    del exc.tmp
+    out = redactor.exception(exc)
+    assert type(out) is Temporary and out.args == (MARK,)
+    assert not hasattr(out, "tmp")
+
+
+class Tup(tuple[Any, ...]):
+    pass
+
+
+class FrozenBag(frozenset[Any]):
+    pass
+
+
+class MyList(list[Any]):
+    pass
+
+
+class NoCopyDict(dict[str, Any]):
+    def __copy__(self) -> NoCopyDict:
+        raise TypeError("no copies")
+
+
+class Text(str):
+    pass
+
+
+def test_subclasses_of_builtins_keep_their_type_or_fall_back_to_the_base(redactor: Redactor) -> None:
+    out = redactor.value(
+        [Tup([SECRET]), FrozenBag([SECRET]), MyList([SECRET]), NoCopyDict(k=SECRET), Text(f"a {SECRET}")]
+    )
+    assert type(out[0]) is Tup and out[0] == (MARK,)
+    assert type(out[1]) is FrozenBag and out[1] == frozenset({MARK})
+    assert type(out[2]) is MyList and out[2] == [MARK]
+    assert type(out[3]) is dict and out[3] == {"k": MARK}
+    assert type(out[4]) is str and out[4] == f"a {MARK}"
+
+
+class SelfCopy:
+    """`copy` gives back the object itself: it cannot be copied, so a stand-in."""
+
+    __slots__ = ("token",)
+
+    def __init__(self) -> None:
+        self.token = SECRET
+
+    def __copy__(self) -> SelfCopy:
+        return self
+
+
+class SharedDict:
+    """`copy` shares the original's `__dict__`: redacting the copy would change the original."""
+
+    def __init__(self) -> None:
+        self.token = SECRET
+
+    def __copy__(self) -> SharedDict:
+        new = object.__new__(SharedDict)
+        new.__dict__ = self.__dict__
+        return new
+
+
+class OtherType:
+    def __init__(self) -> None:
+        self.token = SECRET
+
+    def __copy__(self) -> Any:
+        return Plain(self.token)
+
+
+def test_objects_that_cannot_be_copied_safely_become_stand_ins_and_stay_unchanged(
+    redactor: Redactor,
+) -> None:
+    self_copy, shared, other = SelfCopy(), SharedDict(), OtherType()
+    out = redactor.value([self_copy, shared, other])
+    assert out == ["[redacted SelfCopy]", "[redacted SharedDict]", "[redacted OtherType]"]
+    assert self_copy.token == SECRET and shared.token == SECRET and other.token == SECRET
+
+
+class MyGroup(ExceptionGroup[Exception]):
+    pass
+
+
+class LeakyGroup(ExceptionGroup[Exception]):
+    def __str__(self) -> str:
+        return f"leaky {SECRET}"
+
+
+def test_a_group_subclass_keeps_its_class_unless_its_own_text_leaks(redactor: Redactor) -> None:
+    group = MyGroup(SECRET, [ValueError("x")])
+    group.__context__ = KeyError("clean")
+    out, again = redactor.value([group, group])
+    assert type(out) is MyGroup and out.message == MARK
+    assert out.__context__ is group.__context__
+    assert again is out  # built once
+    cause, context = ValueError(SECRET), KeyError("clean")
+    leaky = LeakyGroup("m", [ValueError("x")])
+    leaky.__cause__, leaky.__context__ = cause, context
+    stand_in = redactor.exception(leaky)
+    assert type(stand_in) is RedactedError and str(stand_in) == f"LeakyGroup: leaky {MARK}"
+    assert isinstance(stand_in.__cause__, ValueError) and stand_in.__cause__.args == (MARK,)
+    assert stand_in.__context__ is context
+
+
+def test_a_group_in_a_cycle_is_met_again_as_a_stand_in(redactor: Redactor) -> None:
+    member = ValueError(SECRET)
+    group = ExceptionGroup("g", [member])
+    member.__context__ = group
+    out = redactor.exception(group)
+    assert type(out) is ExceptionGroup
+    inner = out.exceptions[0]
+    assert inner.args == (MARK,)
+    assert type(inner.__context__) is RedactedError
+
+
+def test_an_error_redacted_in_place_stays_the_same_object_in_its_own_chain(redactor: Redactor) -> None:
+    error = SandboxError(f"failed with {SECRET}")
+    cause = KeyError(SECRET)
+    cause.__context__ = error
+    error.__cause__ = cause
+    redactor.error(error)
+    assert error.message == f"failed with {MARK}"
+    assert error.__cause__ is not None and error.__cause__.args == (MARK,)
+    assert error.__cause__.__context__ is error
+
+
+class Singleton(Exception):
+    """Every instance is the same object: it cannot be copied, so a stand-in."""
+
+    one: Singleton | None = None
+
+    def __new__(cls, *args: Any) -> Singleton:
+        if cls.one is None:
+            cls.one = super().__new__(cls, *args)
+        return cls.one
+
+
+def test_an_exception_that_cannot_be_copied_is_replaced_and_left_unchanged(redactor: Redactor) -> None:
+    exc = Singleton(SECRET)
+    out = redactor.exception(exc)
+    assert type(out) is RedactedError and out.original_type == "Singleton"
+    assert exc.args == (SECRET,)
+
+
+class SelfList(list[Any]):
+    def __copy__(self) -> SelfList:
+        return self
+
+
+def test_a_container_whose_copy_is_itself_is_rebuilt_as_its_base_leaving_it_unchanged(
+    redactor: Redactor,
+) -> None:
+    original = SelfList([SECRET])
+    out = redactor.value(original)
+    assert type(out) is list and out == [MARK]
+    assert original == [SECRET]
+
+
+class MySet(set[Any]):
+    pass
+
+
+class NoCopySet(set[Any]):
+    def __copy__(self) -> NoCopySet:
+        raise TypeError("no copies")
+
+
+class PairOnly(tuple[Any, ...]):
+    """A tuple subclass that cannot be built from a list of items."""
+
+    def __new__(cls, a: Any, b: Any) -> PairOnly:
+        return super().__new__(cls, (a, b))
+
+
+class FrozenPairOnly(frozenset[Any]):
+    def __new__(cls, a: Any, b: Any) -> FrozenPairOnly:
+        return super().__new__(cls, (a, b))
+
+
+def test_sets_keep_their_type_and_unbuildable_immutables_fall_back_to_the_base(redactor: Redactor) -> None:
+    shared = {SECRET}
+    out = redactor.value(
+        [MySet([SECRET]), NoCopySet([SECRET]), shared, shared, PairOnly(SECRET, 1), FrozenPairOnly(SECRET, 1)]
+    )
+    assert type(out[0]) is MySet and out[0] == {MARK}
+    assert type(out[1]) is set and out[1] == {MARK}
+    assert out[2] == {MARK} and out[3] is out[2]  # built once
+    assert type(out[4]) is tuple and out[4] == (MARK, 1)
+    assert type(out[5]) is frozenset and out[5] == frozenset({MARK, 1})
+
+
+def test_in_place_redaction_keeps_shared_references_to_calls_and_lists(redactor: Redactor) -> None:
+    call = HostCall("f", (SECRET,), {})
+    record = RunRecord(calls=[call], stdout=SECRET)
+    error = SandboxError(SECRET)
+    record.errors.append(error)
+    error.record = record
+    error.call = call  # type: ignore[attr-defined]
+    error.calls = record.calls  # type: ignore[attr-defined]
+    error.errors = record.errors  # type: ignore[attr-defined]
+    redactor.error(error)
+    assert error.call is call and call.args == (MARK,)  # type: ignore[attr-defined]
+    assert error.calls is record.calls and error.errors is record.errors  # type: ignore[attr-defined]
+    assert call.error is None  # a call that did not fail still has no error
+
+    other = RunRecord(calls=[HostCall("g", (SECRET,), {})])
+    other.result = other.calls[0]
+    redactor.record(other)
+    assert other.result is other.calls[0] and other.calls[0].args == (MARK,)
