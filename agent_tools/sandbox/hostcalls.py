@@ -131,6 +131,8 @@ class HostCalls(ExecutionCore):
         return record
 
     def _finish_call(self, record: HostCall, started: float, result: Any, error: BaseException | None) -> Any:
+        if isinstance(error, e.FatalToolError):  # the host says stop: the code must not catch it away
+            raise self._stop(record, started, error) from None
         record.duration = duration = time.perf_counter() - started
         self.host_time += duration
         if error is None and type(result) not in _PLAIN_SCALARS:
@@ -162,8 +164,6 @@ class HostCalls(ExecutionCore):
                     result = self._await(self._guard(result))
             except _Stopped as stopped:
                 raise self._stop(record, started, stopped.original) from None
-            except e.FatalToolError as fatal:  # the host says stop: the code must not catch it away
-                raise self._stop(record, started, fatal) from None
             except Exception as exc:
                 return self._finish_call(record, started, None, exc)
             except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
@@ -182,8 +182,6 @@ class HostCalls(ExecutionCore):
                 result = await self._guard(fn.call(*args))
             except _Stopped as stopped:
                 raise self._stop(record, started, stopped.original) from None
-            except e.FatalToolError as fatal:  # the host says stop: the code must not catch it away
-                raise self._stop(record, started, fatal) from None
             except Exception as exc:
                 return self._finish_call(record, started, None, exc)
             return self._finish_call(record, started, result, None)

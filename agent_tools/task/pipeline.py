@@ -130,12 +130,12 @@ class Stopper:
             execution.cancel(error)
 
 
-current_stopper: contextvars.ContextVar[Stopper | None] = contextvars.ContextVar(
+_current_stopper: contextvars.ContextVar[Stopper | None] = contextvars.ContextVar(
     "agent_tools_stopper", default=None
 )
 
 
-def run_attempt(
+def _run_attempt(
     template: CodeTaskTemplate,
     inputs: dict[str, Any],
     loop: asyncio.AbstractEventLoop | None,
@@ -154,7 +154,7 @@ def run_attempt(
     plan = template._plan()  # pyright: ignore[reportPrivateUsage]
     execution = Execution(plan, loop, secret_env, state, redactor.text if redactor else None)
     seconds = template.timeout.seconds if template.timeout is not None else None
-    stopper = current_stopper.get()
+    stopper = _current_stopper.get()
     if stopper is not None:
         stopper.attach(execution)
     try:
@@ -175,14 +175,13 @@ def run_attempt(
         record.host_time += execution.host_time
 
 
-def read_cache(key: str, seconds: float | None) -> tuple[bool, Any]:
+def _read_cache(key: str, seconds: float | None) -> tuple[bool, Any]:
     """The cached result under `key`. The read is bounded in time and memory by the
     store's reader limits; with a wall-clock `timeout`, it runs within it too."""
     store = result_cache.get_store()
     if seconds is None:
         return store.get(key)
-    context = contextvars.copy_context()
-    future = get_runtime().helpers().submit(context.run, store.get, key)
+    future = _on_helper(get_runtime(), store.get, key)
     done, _ = concurrent.futures.wait([future], timeout=seconds)
     if not done:
         raise TimeLimitError(
@@ -192,18 +191,23 @@ def read_cache(key: str, seconds: float | None) -> tuple[bool, Any]:
     return future.result()
 
 
+def _on_helper(runtime: Any, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+    """`fn(*args)` on a helper thread, in a copy of the caller's context variables
+    (the nesting depth, the redaction of this run) as in the caller's own thread."""
+    return runtime.helpers().submit(contextvars.copy_context().run, fn, *args)
+
+
 _INTERRUPT_GRACE_S = 2.0
 """How long an interrupted run may take to wind down (its worker is killed at once)."""
 
 
-def _supervised(execution: Execution, runtime: Any, inputs: dict[str, Any], seconds: float | None) -> Any:
+def _supervised(execution: Execution, runtime: Any, inputs: dict[str, Any], seconds: float) -> Any:
     """Feed on a helper thread and wait here, where the wait can be bounded (a host
     function may block the feeding thread past any deadline) and interrupted (Ctrl-C
     reaches a waiting main thread at once). On the deadline or an interrupt, the run
     is cancelled: its worker killed while it still holds it, its later host calls
     refused."""
-    context = contextvars.copy_context()  # the caller's context variables, as in its own thread
-    future = runtime.helpers().submit(context.run, execution.run, runtime, inputs)
+    future = _on_helper(runtime, execution.run, runtime, inputs)
     try:
         done, _ = concurrent.futures.wait([future], timeout=seconds)
     except KeyboardInterrupt:
@@ -212,7 +216,6 @@ def _supervised(execution: Execution, runtime: Any, inputs: dict[str, Any], seco
             concurrent.futures.wait([future], timeout=_INTERRUPT_GRACE_S)
         raise
     if not done:
-        assert seconds is not None
         error = TimeLimitError(
             f"the run took longer than timeout={seconds:g}s (wall clock, host functions included); "
             "it was stopped and pending host calls were cancelled",
@@ -237,7 +240,7 @@ def _execute_with_retries(
     if strategy.count == 0:  # the common case, without tenacity's per-run set-up
         record.attempts = 1
         try:
-            return run_attempt(template, inputs, loop, record, secret_env, state, redactor)
+            return _run_attempt(template, inputs, loop, record, secret_env, state, redactor)
         except SandboxError as err:
             record.errors.append(err)
             raise
@@ -251,7 +254,7 @@ def _execute_with_retries(
         with attempt:
             record.attempts += 1
             try:
-                return run_attempt(template, inputs, loop, record, secret_env, state, redactor)
+                return _run_attempt(template, inputs, loop, record, secret_env, state, redactor)
             except SandboxError as err:
                 record.errors.append(err)
                 raise
@@ -321,7 +324,7 @@ def _run_plain(
     try:
         inputs, in_size = _inputs(template, args, kwargs)
         record.attempts = 1  # as in the general path: inputs that fail validation make no attempt
-        record.result = _output(template, run_attempt(template, inputs, loop, record, {}, None), in_size)
+        record.result = _output(template, _run_attempt(template, inputs, loop, record, {}, None), in_size)
     except SandboxError as err:
         record.errors.append(err)
         err.record = record
@@ -364,7 +367,7 @@ def run_template(
             key = None if cache.behavior == "disable" else _cache_key(template, inputs, cache, secret_env)
             hit, value = (False, None)
             if key is not None and cache.behavior == "auto":
-                hit, value = read_cache(key, template.timeout.seconds if template.timeout else None)
+                hit, value = _read_cache(key, template.timeout.seconds if template.timeout else None)
             if hit:
                 record.cached = True
             else:
@@ -430,7 +433,7 @@ async def arun_template(
     stopper = Stopper()
 
     def in_thread() -> RunRecord:
-        current_stopper.set(stopper)  # in the thread's own copy of the caller's context
+        _current_stopper.set(stopper)  # in the thread's own copy of the caller's context
         return run_template(template, args, kwargs, loop, state=state)
 
     try:
