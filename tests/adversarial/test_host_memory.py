@@ -194,7 +194,7 @@ def test_preview_redacts_before_it_cuts() -> None:
     text = "a" * 4000 + secret + "b" * 10_000
     cut = preview(text, 4096, lambda s: s.replace(secret, "[secret T]"))
     assert "S3CRET" not in cut
-    assert "[secret T]" in cut or len(cut) < 4100
+    assert "[secret T]" in cut  # the secret sits before the cut point: it is kept, redacted
 
 
 def test_memory_limit_errors_leave_the_host_and_pool_healthy() -> None:
