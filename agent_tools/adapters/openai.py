@@ -174,7 +174,7 @@ class CodeTool:
             server that does not support strict tools; the handler accepts arguments
             that do not match either way.
         max_result_chars: results longer than this reach the model cut, with a marker.
-        **template_options: as for `CodeRunner` (`type_check`, `timeout_ms`, ...).
+        **template_options: as for `CodeRunner` (`preflight`, `timeout_ms`, ...).
     """
 
     name: str = TOOL_NAME

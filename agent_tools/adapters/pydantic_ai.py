@@ -29,6 +29,7 @@ What a `Tool` says about itself holds here too, failing closed:
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import inspect
@@ -54,6 +55,7 @@ __all__ = ["CodeToolset"]
 
 _MAX_STATES = 64
 _MAX_DESCRIPTIONS = 64
+_MAX_BUILT = 256
 
 
 class ApprovalRequiredStop(BaseException):
@@ -215,10 +217,11 @@ class _Registered:
             doc = tool_def.description
         return _Entry(self, tool_def.name, tool_def.kind, doc)
 
-    def host_callable(self, entry: _Entry, ctx: RunContext[Any] | None) -> Callable[..., Any]:
-        """What the sandbox calls for `entry` in a run with `ctx` (None: the catalog only):
-        the function with its context bound, behind the approval guard, named and
-        documented for the stubs."""
+    def host_callable(self, entry: _Entry) -> Callable[..., Any]:
+        """What the sandbox calls for `entry`: the function, given the context of the
+        run that calls it (`_run_context`) when it takes one, behind the approval guard,
+        named and documented for the stubs. Built once per entry, so the runner's
+        template for these functions is built once too."""
         sig = self.signature
         if self.takes_ctx and sig is not None:
             sig = sig.replace(parameters=list(sig.parameters.values())[1:])
@@ -226,7 +229,7 @@ class _Registered:
         if entry.kind == "function":
             func = self.func
             if self.takes_ctx:
-                func = functools.partial(func, _tool_ctx(ctx, entry.name) if ctx is not None else None)
+                func = _with_run_context(func, entry.name, self.is_async)
             wrapper = _guarded(func, entry.name, self.is_async)
         else:  # needs approval, or deferred: never called from code
             wrapper = _refused(entry.name, entry.kind, self.is_async)
@@ -245,6 +248,33 @@ class _Registered:
                 annotations["return"] = sig.return_annotation
             wrapper.__annotations__ = annotations
         return wrapper
+
+
+_run_context: contextvars.ContextVar[RunContext[Any] | None] = contextvars.ContextVar(
+    "agent_tools_run_context", default=None
+)
+"""The `RunContext` of the `run_code` call being served: set around the run, and seen
+by its host calls (the sandbox runs them in copies of the caller's context)."""
+
+
+def _with_run_context(func: Callable[..., Any], name: str, is_async: bool) -> Callable[..., Any]:
+    """`func` with the serving run's context, named for `name`, as its first argument."""
+
+    def context() -> RunContext[Any] | None:
+        ctx = _run_context.get()
+        return _tool_ctx(ctx, name) if ctx is not None else None
+
+    if is_async:
+
+        async def bound_async(*args: Any, **kwargs: Any) -> Any:
+            return await func(context(), *args, **kwargs)
+
+        return bound_async
+
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        return func(context(), *args, **kwargs)
+
+    return bound
 
 
 def _guarded(func: Callable[..., Any], name: str, is_async: bool) -> Callable[..., Any]:
@@ -301,9 +331,11 @@ class CodeToolset(FunctionToolset[Any]):
         max_retries: how many times the model may retry a failing `run_code`.
         on_reply: called with every `ToolReply` (its run record, or error), for
             metrics and logging.
-        type_check, timeout_ms, **template_options: as for `orchestrator_from_str`
-            (the type check is on by default here: it stops a wrong call before any
-            function has run, and costs a few ms against a model's seconds).
+        preflight: what checks the code before anything runs (see `CodeRunner`):
+            "fast" (the default; tens of microseconds), "full" (adds Monty's type
+            checker, a few to 25 ms a call) or "off". `type_check=True`/`False` is
+            the older spelling of "full"/"off".
+        timeout_ms, **template_options: as for `orchestrator_from_str`.
 
     Raises:
         UserError: a function's annotations do not resolve (a `RunContext` imported
@@ -323,8 +355,9 @@ class CodeToolset(FunctionToolset[Any]):
         self.on_reply = on_reply
         self._registered = [_Registered(item) for item in tasks]
         self._static = [r.static for r in self._registered]
+        self._built: dict[_Entry, Callable[..., Any]] = {}
         self.runner = CodeRunner(
-            self._callables(self._static, None), max_result_chars=max_result_chars, **template_options
+            self._callables(self._static), max_result_chars=max_result_chars, **template_options
         )
         self.stateful = stateful
         self._states: dict[str, SessionState] = {}
@@ -370,15 +403,22 @@ class CodeToolset(FunctionToolset[Any]):
             names.add(name)
         return entries
 
-    @staticmethod
-    def _callables(entries: list[_Entry], ctx: RunContext[Any] | None) -> dict[str, Callable[..., Any]]:
-        return {e.name: e.registered.host_callable(e, ctx) for e in entries}
+    def _callables(self, entries: list[_Entry]) -> dict[str, Callable[..., Any]]:
+        out: dict[str, Callable[..., Any]] = {}
+        for entry in entries:
+            func = self._built.get(entry)
+            if func is None:
+                if len(self._built) >= _MAX_BUILT:
+                    self._built.pop(next(iter(self._built)))
+                func = self._built[entry] = entry.registered.host_callable(entry)
+            out[entry.name] = func
+        return out
 
     def _description(self, entries: list[_Entry]) -> str:
         key = tuple(e.key for e in entries)
         text = self._descriptions.get(key)
         if text is None:
-            functions = register(self._callables(entries, None))
+            functions = register(self._callables(entries))
             catalog = "\n\n".join(fn.stub() for fn in functions.values())
             text = render("run_code", catalog=catalog, capabilities=capability_sheet())
             if len(self._descriptions) >= _MAX_DESCRIPTIONS:
@@ -411,15 +451,20 @@ class CodeToolset(FunctionToolset[Any]):
 
     async def _execute(self, ctx: RunContext[Any], code: str, state: SessionState | None) -> str:
         tracer: Tracer = ctx.tracer
-        functions = self._callables(await self._entries(ctx), ctx)
-        with tracer.start_as_current_span("run_code", attributes={"agent_tools.code": code}) as span:
-            reply: ToolReply = await self.runner.arun(code, state=state, functions=functions)
-            record = reply.record
-            if record is not None:
-                ctx.usage.tool_calls += len(record.calls)
-                _host_call_spans(tracer, record)
-                span.set_attribute("agent_tools.host_calls", len(record.calls))
-            span.set_attribute("agent_tools.ok", reply.ok)
+        prepared = any(r.prepared for r in self._registered)
+        functions = self._callables(await self._entries(ctx)) if prepared else None
+        token = _run_context.set(ctx)
+        try:
+            with tracer.start_as_current_span("run_code", attributes={"agent_tools.code": code}) as span:
+                reply: ToolReply = await self.runner.arun(code, state=state, functions=functions)
+                record = reply.record
+                if record is not None:
+                    ctx.usage.tool_calls += len(record.calls)
+                    _host_call_spans(tracer, record)
+                    span.set_attribute("agent_tools.host_calls", len(record.calls))
+                span.set_attribute("agent_tools.ok", reply.ok)
+        finally:
+            _run_context.reset(token)
         if self.on_reply is not None:
             self.on_reply(reply)
         if not reply.ok:

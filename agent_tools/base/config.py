@@ -29,12 +29,19 @@ def require_int(what: str, value: object, *, minimum: int) -> None:
 class SandboxedConfig:
     """Sandbox limits of a code task, as in `flyte.sandbox.SandboxedConfig`.
 
-    `type_check` defaults to False here (Flyte: True): measured on pydantic-monty
-    1.4.0, checking costs about 13 ms a run, a fresh checker per session
-    (benchmarks/typecheck_cost.py), while the same mistakes fail at run time with a
-    precise error anyway. Turn it on for model-written code calling functions with
-    side effects (the agent tool does), where it stops a wrong call before any host
-    function has run; only wrong calls, unknown names and modules block a run.
+    Two checks can refuse code before any host function runs:
+
+    - `preflight` (ours, off by default in the core, on in the `run_code` tool): a
+      check of the syntax tree against the registered functions' signatures, in tens
+      of microseconds. It refuses unknown names and modules, calls to registered
+      functions with the wrong number of arguments, unknown, missing or repeated
+      keywords, and literal arguments of the wrong type; it lets through whatever it
+      cannot be sure of (see `sandbox.preflight`).
+    - `type_check` (Monty's type checker; off by default here, Flyte: True): the full
+      check, 4 to 25 ms a run (benchmarks/typecheck_cost.py). It also sees arguments
+      that are not literals, such as a variable holding a str passed for an int. Only
+      its complaints about wrong calls, unknown names and modules block a run: its
+      others are often wrong about valid dynamic code.
     """
 
     timeout_ms: int = 30_000
@@ -49,14 +56,18 @@ class SandboxedConfig:
     what was cut (the function always gets, and the code always sees, the whole value).
     None keeps every value whole, for a caller who needs them and accepts the memory:
     a run may make `max_host_calls` calls."""
+    preflight: bool = False
+    """Refuse evidently wrong code before it runs (see above); last, so that the
+    fields shared with Flyte keep their positions."""
 
     def __post_init__(self) -> None:
         for name in ("timeout_ms", "max_memory", "max_stack_depth", "max_host_calls", "max_output_bytes"):
             require_int(f"SandboxedConfig.{name}", getattr(self, name), minimum=1)
         if self.max_recorded_value_bytes is not None:
             require_int("SandboxedConfig.max_recorded_value_bytes", self.max_recorded_value_bytes, minimum=64)
-        if not isinstance(self.type_check, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"SandboxedConfig.type_check must be a bool, got {self.type_check!r}")
+        for name in ("type_check", "preflight"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"SandboxedConfig.{name} must be a bool, got {getattr(self, name)!r}")
 
 
 def _duration(what: str, value: object) -> timedelta:

@@ -24,7 +24,7 @@ from pydantic_monty import MontyError
 
 from agent_tools.base import errors as e
 from agent_tools.base.prompts import hint
-from agent_tools.sandbox.classify import Classifier, blocks, cause_of
+from agent_tools.sandbox.classify import Classifier, blocks, cause_of, preflight_error
 from agent_tools.sandbox.fanout import FanOut, gather_values
 from agent_tools.sandbox.functions import FLYTE_MAP, PARALLEL_MAP
 from agent_tools.sandbox.hostcalls import cancel_all_tasks
@@ -42,6 +42,10 @@ class Execution(FanOut, Classifier):
     def run(self, runtime: Runtime, inputs: dict[str, Any]) -> Any:
         plan = self.plan
         state = self.state
+        if plan.preflight:
+            problems = plan.problems(state.names if state is not None else frozenset())
+            if problems:
+                raise preflight_error(problems, self.source, plan.shifts, plan.functions)
         if state is None:
             bound = plan.referenced
             builtins = plan.uses_builtins
@@ -139,6 +143,7 @@ class Execution(FanOut, Classifier):
                 skip_type_check = True
         if state is not None and self._limit_hit is None and not self._killed:
             state.data = session.dump()
+            state.names = state.names | plan.defines
         return value
 
     def _raise_abort(self, abort: BaseException, where: dict[str, Any]) -> NoReturn:

@@ -21,7 +21,7 @@ from typing_extensions import is_typeddict
 
 from agent_tools.sandbox.source import GATHER_BUILTIN
 
-__all__ = ["BUILTIN_NAMES", "HostFunction", "build_stubs", "register"]
+__all__ = ["BUILTIN_NAMES", "HostFunction", "build_stubs", "is_record_class", "register"]
 
 PARALLEL_MAP = "parallel_map"
 FLYTE_MAP = "flyte_map"
@@ -36,11 +36,11 @@ def parallel_map(fn: Callable[..., Any] | str, *iterables: Any, concurrency: int
 
 def flyte_map(fn: Callable[..., Any] | str, *iterables: Any, concurrency: int = 8) -> list[Any]: ...
 
-def _gather_values(*values: Any) -> list[Any]: ...
+def asyncio_gather(*values: Any) -> list[Any]: ...
 """
 
 
-def _is_record_class(tp: Any) -> bool:
+def is_record_class(tp: Any) -> bool:
     """A pydantic model, dataclass or TypedDict class: a dict in the sandbox."""
     if not isinstance(tp, type):
         return False
@@ -49,7 +49,7 @@ def _is_record_class(tp: Any) -> bool:
 
 
 def _needs_validation(tp: Any) -> bool:
-    if _is_record_class(tp):
+    if is_record_class(tp):
         return True
     return any(_needs_validation(a) for a in get_args(tp))
 
@@ -62,7 +62,7 @@ def _stub_type(tp: Any) -> str:
         return "None"
     if tp in (int, float, str, bool, bytes, list, dict, tuple, set, frozenset):
         return typing.cast(type, tp).__name__
-    if _is_record_class(tp):
+    if is_record_class(tp):
         return "dict[str, Any]"
     origin, args = get_origin(tp), get_args(tp)
     if origin is Literal:

@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from agent_tools.sandbox.functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
+from agent_tools.sandbox.preflight import Problem, bound_names, check_code
 from agent_tools.sandbox.source import GATHER_BUILTIN, ColumnShifts
 
 __all__ = ["RANGE_REPR", "VIEW_REPR", "Limits", "Plan"]
@@ -55,6 +56,26 @@ class Plan:
     stubs: str | None
     shifts: ColumnShifts = field(default_factory=lambda: {})
     """Where `code` has text the user did not write (see `source.wrap_map_iterables`)."""
+    preflight: bool = False
+    """Run the pre-flight check (`sandbox.preflight`) before the code."""
+    inputs: frozenset[str] = frozenset()
+    """The input names: defined for the code."""
+
+    def problems(self, known: frozenset[str] = frozenset()) -> list[Problem]:
+        """What the pre-flight check refuses in the code, given the names an earlier
+        run left in a kept session (`known`); checked once per plan without them."""
+        if not known:
+            return self._problems
+        return check_code(self.code, self.functions, self.inputs | known)
+
+    @cached_property
+    def _problems(self) -> list[Problem]:
+        return check_code(self.code, self.functions, self.inputs)
+
+    @cached_property
+    def defines(self) -> frozenset[str]:
+        """The names the code binds: what a kept session knows after it ran."""
+        return bound_names(self.code)
 
     @cached_property
     def checkout_options(self) -> dict[str, Any]:

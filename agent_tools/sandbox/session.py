@@ -15,3 +15,5 @@ class SessionData:
 
     data: bytes | None = None
     """Monty's dump of the last successful run's session; None before the first."""
+    names: frozenset[str] = frozenset()
+    """The names the successful runs so far defined: the pre-flight check knows them."""

@@ -28,6 +28,7 @@ class SessionState(SessionData):
     def restart(self) -> None:
         """Forget every variable and definition."""
         self.data = None
+        self.names = frozenset()
 
     def run(self, template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> RunRecord:
         """`agent_tools.run`, starting from (and then updating) this state."""

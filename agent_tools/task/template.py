@@ -11,6 +11,7 @@ worker thread so the event loop stays free and can serve async functions.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import sys
 import typing
@@ -111,6 +112,7 @@ class CodeTaskTemplate:
         self.triggers = params.normalize_tuple("triggers", self.triggers)
         self.links = params.normalize_tuple("links", self.links)
         self._user_source = dedent_source(self._user_source)
+        self._docs_from_source = self.docs is None
         self.docs = params.normalize_docs(self.docs, self._user_source)
         declared = list(self.interface.inputs)
         if self._user_input_names and list(self._user_input_names) != declared:
@@ -206,9 +208,27 @@ class CodeTaskTemplate:
                 type_check=config.type_check,
                 stubs=self.type_check_stubs if config.type_check else None,
                 shifts=self._shifts,
+                preflight=config.preflight,
+                inputs=frozenset(self._user_input_names),
             )
             self._cached_plan, self._plan_config = plan, config
         return plan
+
+    def _with_source(self, source: str) -> CodeTaskTemplate:
+        """This template with other code: what does not depend on the code (the
+        interface, the registered functions and their stubs, the parameters, the
+        limits) is shared, not rebuilt. What `CodeRunner` makes each `run_code` call of."""
+        clone = copy.copy(self)
+        clone._user_source = dedent_source(source)
+        if self._docs_from_source:
+            clone.docs = params.docs_from_source(clone._user_source)
+        clone._code, clone._shifts = wrap_map_iterables(prepare_source(clone._user_source, self._functions))
+        plan = self._cached_plan
+        if plan is not None and plan.env_vars == (self.env_vars or {}):
+            clone._cached_plan = dataclasses.replace(
+                plan, code=clone._code, source=clone._user_source, shifts=clone._shifts
+            )
+        return clone
 
     # -- hooks and what a Flyte backend asks of a task ------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pydantic_core
 
@@ -34,7 +34,7 @@ from agent_tools.task.state import SessionState
 from agent_tools.task.template import CodeTaskTemplate, orchestrator_from_str
 from agent_tools.tool.capabilities import capability_sheet
 
-__all__ = ["DEFAULT_MAX_RESULT_CHARS", "CodeRunner", "FatalToolError", "ToolReply"]
+__all__ = ["DEFAULT_MAX_RESULT_CHARS", "CodeRunner", "FatalToolError", "Preflight", "ToolReply"]
 
 DEFAULT_MAX_RESULT_CHARS = 20_000
 """How much of a result the model gets back before it is cut (configurable)."""
@@ -113,24 +113,55 @@ def _fatal(error: SandboxError) -> BaseException | None:
     return None
 
 
+Preflight = Literal["fast", "full", "off"]
+"""What checks the code before it runs: "fast" (the default) is our pre-flight check
+(`sandbox.preflight`, tens of microseconds), "full" adds Monty's type checker (a few
+to 25 ms a call; it also catches wrong types that are not literals), "off" runs the
+code as written."""
+
+_PREFLIGHTS: tuple[Preflight, ...] = ("fast", "full", "off")
+
+_MAX_BASES = 16
+
+
+def _config(preflight: Preflight | None, type_check: bool | None, timeout_ms: int) -> SandboxedConfig:
+    if preflight is not None and type_check is not None:
+        raise TypeError("pass preflight= or type_check=, not both (type_check=True is preflight='full')")
+    if preflight is None:
+        preflight = "fast" if type_check is None else ("full" if type_check else "off")
+    if preflight not in _PREFLIGHTS:
+        raise ValueError(f"preflight must be one of {', '.join(map(repr, _PREFLIGHTS))}, got {preflight!r}")
+    return SandboxedConfig(
+        timeout_ms=timeout_ms, type_check=preflight == "full", preflight=preflight != "off"
+    )
+
+
 class CodeRunner:
-    """Registered functions plus template options; runs model code and answers it."""
+    """Registered functions plus template options; runs model code and answers it.
+
+    What does not change from call to call (the registered functions, their stubs and
+    signatures, the interface, the limits) is built once; each call binds only its code.
+    """
 
     def __init__(
         self,
         tasks: Iterable[Callable[..., Any]] | Mapping[str, Callable[..., Any]],
         *,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
-        type_check: bool = True,
+        preflight: Preflight | None = None,
+        type_check: bool | None = None,
         timeout_ms: int = 30_000,
         **template_options: Any,
     ) -> None:
         self.functions: dict[str, HostFunction] = register(tasks)
         self.max_result_chars = max_result_chars
         if "plugin_config" not in template_options:
-            template_options["plugin_config"] = SandboxedConfig(timeout_ms=timeout_ms, type_check=type_check)
+            template_options["plugin_config"] = _config(preflight, type_check, timeout_ms)
+        elif preflight is not None or type_check is not None:
+            raise TypeError("pass preflight=/type_check= or plugin_config=, not both")
         self.options = template_options
-        orchestrator_from_str("", inputs={}, tasks=self.callables, **self.options)  # fail fast on bad options
+        self._bases: dict[tuple[tuple[str, int], ...], CodeTaskTemplate] = {}
+        self._base = self._make_base(self.callables)  # fails fast on bad options
 
     @property
     def callables(self) -> dict[str, Callable[..., Any]]:
@@ -147,13 +178,26 @@ class CodeRunner:
     def system_prompt(self) -> str:
         return render("system_prompt")
 
+    def _make_base(self, tasks: Mapping[str, Callable[..., Any]]) -> CodeTaskTemplate:
+        base = orchestrator_from_str("", inputs={}, output=Any, tasks=tasks, name="run_code", **self.options)
+        base._plan()  # pyright: ignore[reportPrivateUsage] - built once, shared by every call
+        return base
+
     def template(
         self, code: str, functions: Mapping[str, Callable[..., Any]] | None = None
     ) -> CodeTaskTemplate:
-        tasks = dict(functions) if functions is not None else self.callables
-        return orchestrator_from_str(
-            code, inputs={}, output=Any, tasks=tasks, name="run_code", **self.options
-        )
+        """The task one `run_code` call runs: `code` bound to the registered functions
+        (or to `functions`, a per-call set; the last few sets are kept built)."""
+        if functions is None:
+            base = self._base
+        else:
+            key = tuple((name, id(fn)) for name, fn in functions.items())
+            base = self._bases.get(key)
+            if base is None:
+                if len(self._bases) >= _MAX_BASES:
+                    self._bases.pop(next(iter(self._bases)))
+                base = self._bases[key] = self._make_base(functions)
+        return base._with_source(code)  # pyright: ignore[reportPrivateUsage]
 
     def reply(self, code: str, record: RunRecord | None, error: SandboxError | None) -> ToolReply:
         """Turn an outcome into the model's text; raise what the model cannot fix."""

@@ -1,0 +1,526 @@
+"""The pre-flight check: refuse code that is evidently wrong before any host function
+runs, in tens of microseconds, from the code's syntax tree and the registered
+functions' signatures.
+
+It stops what a model most often gets wrong and what would otherwise fail only
+after earlier calls had their effects: a name that is defined nowhere (a misspelt
+function, a builtin the sandbox lacks), a module the sandbox cannot import, and a
+call to a registered function with too many or too few arguments, an unknown or
+repeated keyword, or a literal argument of the wrong type (`get_customer("3")`
+where the parameter is an `int`). Everything else runs as written: where the check
+cannot be sure (a name bound in some branch, an argument that is not a literal, a
+call through `*args`), it lets the code through. Monty's full type check
+(`SandboxedConfig.type_check`) is the slower, stricter option.
+
+The names and modules the sandbox has (`MONTY_BUILTINS`, `MONTY_MODULES`) are facts
+about the installed Monty; `tests/test_preflight.py` checks them against it.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import collections.abc
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal, Union, get_args, get_origin
+
+from agent_tools.sandbox.functions import BUILTIN_NAMES, HostFunction, is_record_class
+
+__all__ = ["MONTY_BUILTINS", "MONTY_MODULES", "Problem", "bound_names", "check_code"]
+
+MONTY_BUILTINS: frozenset[str] = frozenset({
+    "ArithmeticError", "AssertionError", "AttributeError", "BaseException", "Ellipsis", "Exception",
+    "False", "FileExistsError", "FileNotFoundError", "ImportError", "IndexError", "IsADirectoryError",
+    "KeyError", "KeyboardInterrupt", "LookupError", "MemoryError", "ModuleNotFoundError", "NameError",
+    "None", "NotADirectoryError", "NotImplemented", "NotImplementedError", "OSError", "OverflowError",
+    "PermissionError", "RecursionError", "RuntimeError", "StopIteration", "SyntaxError", "SystemExit",
+    "TimeoutError", "True", "TypeError", "UnboundLocalError", "UnicodeDecodeError",
+    "UnicodeEncodeError", "ValueError", "ZeroDivisionError", "__name__", "abs", "all", "any", "bin",
+    "bool", "bytes", "chr", "complex", "dict", "divmod", "enumerate", "eval", "exec", "filter", "float",
+    "format", "frozenset", "getattr", "hasattr", "hash", "hex", "id", "int", "isinstance", "iter",
+    "len", "list", "locals", "map", "max", "min", "next", "object", "oct", "open", "ord", "pow",
+    "print", "property", "range", "repr", "reversed", "round", "set", "setattr", "slice", "sorted",
+    "str", "sum", "tuple", "type", "zip"
+})  # fmt: skip
+"""The builtin names defined in the sandbox (pydantic-monty 1.4)."""
+
+MONTY_MODULES: frozenset[str] = frozenset({
+    "asyncio", "base64", "binascii", "bisect", "collections", "copy", "csv", "dataclasses", "datetime",
+    "decimal", "functools", "hashlib", "itertools", "json", "math", "os", "pathlib", "posixpath",
+    "random", "re", "sys", "time", "tomllib", "typing", "unicodedata"
+})  # fmt: skip
+"""The modules the sandbox can import (pydantic-monty 1.4)."""
+
+_PYTHON_EXCEPTIONS = frozenset(
+    name
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason to refuse the code: where (1-based line and column, end column
+    exclusive, in the code as given), the rule broken (named as Monty's type checker
+    names it) and what to fix."""
+
+    line: int
+    column: int
+    end_column: int | None
+    code: str
+    message: str
+
+    def diagnostic(self) -> str:
+        return f"code.py:{self.line}:{self.column}: error[{self.code}] {self.message}"
+
+
+class _Scan:
+    """What one walk of the syntax tree finds: the names the code binds anywhere
+    (assignment, def, class, import, parameter, loop or `with` target, `except ... as`,
+    pattern), the names it reads, its imports and its calls by name. The check is
+    flow-insensitive: a name bound in any scope or branch counts as defined."""
+
+    def __init__(self, tree: ast.AST) -> None:
+        self.bound: set[str] = set()
+        self.loads: list[ast.Name] = []
+        self.imports: list[ast.Import | ast.ImportFrom] = []
+        self.calls: list[ast.Call] = []
+        self.trys: list[ast.Try | ast.TryStar] = []
+        self.handlers: list[ast.ExceptHandler] = []
+        bound, loads, calls = self.bound, self.loads, self.calls
+        for node in ast.walk(tree):
+            kind = type(node)
+            if kind is ast.Name:
+                name = typing.cast(ast.Name, node)
+                if type(name.ctx) is ast.Load:
+                    loads.append(name)
+                else:
+                    bound.add(name.id)
+            elif kind is ast.Call:
+                calls.append(typing.cast(ast.Call, node))
+            elif kind in _BINDERS:
+                _BINDERS[kind](self, node)
+
+
+def _bind_def(scan: _Scan, node: Any) -> None:
+    scan.bound.add(node.name)
+
+
+def _bind_arg(scan: _Scan, node: Any) -> None:
+    scan.bound.add(node.arg)
+
+
+def _bind_import(scan: _Scan, node: Any) -> None:
+    scan.imports.append(node)
+    for alias in node.names:
+        scan.bound.add(alias.asname or alias.name.split(".")[0])
+
+
+def _bind_handler(scan: _Scan, node: Any) -> None:
+    scan.handlers.append(node)
+    if node.name:
+        scan.bound.add(node.name)
+
+
+def _bind_try(scan: _Scan, node: Any) -> None:
+    scan.trys.append(node)
+
+
+def _bind_pattern(scan: _Scan, node: Any) -> None:
+    if node.name:
+        scan.bound.add(node.name)
+
+
+def _bind_rest(scan: _Scan, node: Any) -> None:
+    if node.rest:
+        scan.bound.add(node.rest)
+
+
+def _bind_names(scan: _Scan, node: Any) -> None:
+    scan.bound.update(node.names)
+
+
+_BINDERS: dict[type, Any] = {
+    ast.FunctionDef: _bind_def,
+    ast.AsyncFunctionDef: _bind_def,
+    ast.ClassDef: _bind_def,
+    ast.arg: _bind_arg,
+    ast.Import: _bind_import,
+    ast.ImportFrom: _bind_import,
+    ast.ExceptHandler: _bind_handler,
+    ast.Try: _bind_try,
+    ast.MatchAs: _bind_pattern,
+    ast.MatchStar: _bind_pattern,
+    ast.MatchMapping: _bind_rest,
+    ast.Global: _bind_names,
+    ast.Nonlocal: _bind_names,
+}
+_BINDERS[ast.TryStar] = _bind_try
+
+
+def bound_names(code: str) -> frozenset[str]:
+    """The names `code` binds anywhere (empty when Python cannot parse it)."""
+    try:
+        return frozenset(_Scan(ast.parse(code)).bound)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return frozenset()
+
+
+_DEFINED = MONTY_BUILTINS | BUILTIN_NAMES
+
+
+def check_code(
+    code: str,
+    functions: Mapping[str, HostFunction],
+    known: Collection[str] = (),
+    limit: int = 10,
+) -> list[Problem]:
+    """The problems found in `code` (at most `limit`, in source order); empty when it
+    may run. `known` names what else is defined: the inputs, and the names an earlier
+    run left in a kept session. Code that Python's own parser cannot read is passed
+    on: Monty's parser reports real syntax errors before anything runs, and accepts
+    syntax newer than the host's Python."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    scan = _Scan(tree)
+    bound = scan.bound
+    unknown = [
+        n for n in scan.loads if not (n.id in _DEFINED or n.id in bound or n.id in functions or n.id in known)
+    ]
+    calls = [
+        c
+        for c in scan.calls
+        if isinstance(c.func, ast.Name)
+        and c.func.id in functions
+        and c.func.id not in bound
+        and c.func.id not in known
+    ]
+    if not (unknown or scan.imports or calls):
+        return []
+    checker = _Checker(code, functions, known, bound)
+    problems = [*checker.check(scan, unknown, calls)]
+    problems.sort(key=lambda p: (p.line, p.column))
+    return problems[:limit]
+
+
+class _Checker:
+    def __init__(
+        self, code: str, functions: Mapping[str, HostFunction], known: Collection[str], bound: set[str]
+    ) -> None:
+        self.lines = code.splitlines()
+        self.functions = functions
+        self.defined = _DEFINED | bound | set(known) | set(functions)
+
+    def check(self, scan: _Scan, unknown: list[ast.Name], calls: list[ast.Call]) -> Iterator[Problem]:
+        handler_names = {
+            id(n)
+            for h in scan.handlers
+            if h.type is not None
+            for n in ast.walk(h.type)
+            if type(n) is ast.Name
+        }
+        for node in unknown:
+            if not (node.id in _PYTHON_EXCEPTIONS and id(node) in handler_names):
+                yield self._unknown_name(node)
+        guarded: set[int] = _guarded_imports(scan.trys) if scan.imports else set()
+        for node in scan.imports:
+            if id(node) not in guarded:
+                yield from self._imports(node)
+        for node in calls:
+            fn = self.functions[typing.cast(ast.Name, node.func).id]
+            if fn.signature is not None:
+                yield from self._call(node, fn, fn.signature)
+
+    # -- positions -------------------------------------------------------------------
+
+    def _column(self, line: int, offset: int) -> int:
+        """1-based character column of a UTF-8 byte offset on a 1-based line."""
+        text = self.lines[line - 1] if 1 <= line <= len(self.lines) else ""
+        return len(text.encode()[:offset].decode(errors="ignore")) + 1
+
+    def _problem(self, node: ast.AST, code: str, message: str) -> Problem:
+        line = getattr(node, "lineno", 1)
+        column = self._column(line, getattr(node, "col_offset", 0))
+        end_line, end = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
+        end_column = self._column(line, end) if end_line == line and end is not None else None
+        return Problem(line, column, end_column, code, message)
+
+    # -- names and modules -----------------------------------------------------------
+
+    def _unknown_name(self, node: ast.Name) -> Problem:
+        name = node.id
+        close = difflib.get_close_matches(name, sorted(self.functions) or sorted(self.defined), n=1)
+        if not close:
+            close = difflib.get_close_matches(name, sorted(self.defined), n=1)
+        if name in _PYTHON_EXCEPTIONS:
+            extra = " (the sandbox does not have this exception; catch `Exception` or `OSError` instead)"
+        elif close:
+            extra = f"; did you mean `{close[0]}`?"
+        else:
+            extra = ""
+        return self._problem(node, "unresolved-reference", f"Name `{name}` used when not defined{extra}")
+
+    def _imports(self, node: ast.Import | ast.ImportFrom) -> Iterator[Problem]:
+        if isinstance(node, ast.ImportFrom):
+            modules = [("." * node.level) + (node.module or "")]
+        else:
+            modules = [alias.name for alias in node.names]
+        for module in modules:
+            if module.startswith(".") or module.split(".")[0] not in MONTY_MODULES:
+                yield self._problem(
+                    node,
+                    "unresolved-import",
+                    f"Cannot resolve imported module `{module.lstrip('.') or module}`",
+                )
+
+    # -- calls to registered functions ---------------------------------------------
+
+    def _call(self, node: ast.Call, fn: HostFunction, sig: inspect.Signature) -> Iterator[Problem]:
+        params = [p for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        var_positional = any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values())
+        var_keyword = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        starred = any(isinstance(a, ast.Starred) for a in node.args)
+        double_starred = any(k.arg is None for k in node.keywords)
+        where = f"`{fn.name}()`"
+        assigned: dict[str, ast.expr] = {}
+        args = [a for a in node.args if not isinstance(a, ast.Starred)]
+        if not starred:
+            for param, arg in zip(positional, args, strict=False):
+                assigned[param.name] = arg
+            if len(args) > len(positional) and not var_positional:
+                extra = args[len(positional)]
+                yield self._problem(
+                    extra,
+                    "too-many-positional-arguments",
+                    f"{where} takes {_count(len(positional), 'positional argument')} but "
+                    f"{len(args)} were given{_signature_note(fn)}",
+                )
+        by_name = {p.name: p for p in params}
+        unknown: list[ast.keyword] = []
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                continue
+            param = by_name.get(keyword.arg)
+            if param is None or param.kind is param.POSITIONAL_ONLY:
+                if not var_keyword:
+                    unknown.append(keyword)
+            elif keyword.arg in assigned:
+                yield self._problem(
+                    keyword,
+                    "parameter-already-assigned",
+                    f"{where} got `{keyword.arg}` both by position and by keyword",
+                )
+            else:
+                assigned[keyword.arg] = keyword.value
+        missing = (
+            [p.name for p in params if p.default is p.empty and p.name not in assigned]
+            if not (starred or double_starred)
+            else []
+        )
+        for keyword in unknown:
+            # A misspelt keyword leaves its parameter missing: say so once, here.
+            names = missing or [p.name for p in params if p.kind is not p.POSITIONAL_ONLY]
+            close = difflib.get_close_matches(str(keyword.arg), names, n=1, cutoff=0.5)
+            guess = f"; did you mean `{close[0]}`?" if close else ""
+            yield self._problem(
+                keyword,
+                "unknown-argument",
+                f"{where} has no parameter `{keyword.arg}`{guess}{_signature_note(fn)}",
+            )
+        if missing and not unknown:
+            yield self._problem(
+                node,
+                "missing-argument",
+                f"{where} is missing {', '.join(f'`{m}`' for m in missing)}{_signature_note(fn)}",
+            )
+        for name, value in assigned.items():
+            annotation = by_name[name].annotation
+            if not _accepts(annotation, value):
+                yield self._problem(
+                    value,
+                    "invalid-argument-type",
+                    f"Argument `{name}` of function `{fn.name}` expects `{_describe(annotation)}`, "
+                    f"found `{_shown(value)}`",
+                )
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _signature_note(fn: HostFunction) -> str:
+    head = fn.stub().split("\n", 1)[0].removesuffix(" ...").removesuffix(":").removeprefix("def ")
+    return f" (signature: `{head}`)"
+
+
+def _guarded_imports(trys: list[ast.Try | ast.TryStar]) -> set[int]:
+    """Imports inside a `try` that catches ImportError (or anything broader): the code
+    is ready for the module to be missing."""
+    guarded: set[int] = set()
+    catching = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+    for node in trys:
+        names: set[str] = set()
+        bare = False
+        for handler in node.handlers:
+            if handler.type is None:
+                bare = True
+            else:
+                names |= {n.id for n in ast.walk(handler.type) if isinstance(n, ast.Name)}
+        if bare or names & catching:
+            for statement in node.body:
+                guarded |= {id(n) for n in ast.walk(statement) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    return guarded
+
+
+# -- literal arguments against annotations ---------------------------------------------
+
+_NUMBERS = (bool, int, float, complex)
+_SEQUENCE_DISPLAYS = (ast.List, ast.Tuple, ast.ListComp)
+_SET_DISPLAYS = (ast.Set, ast.SetComp)
+_DICT_DISPLAYS = (ast.Dict, ast.DictComp)
+_MAPPINGS = (collections.abc.Mapping, collections.abc.MutableMapping)
+_ITERABLES = (
+    collections.abc.Iterable,
+    collections.abc.Collection,
+    collections.abc.Container,
+    collections.abc.Sequence,
+    collections.abc.MutableSequence,
+    collections.abc.Reversible,
+    collections.abc.Set,
+    collections.abc.MutableSet,
+)
+
+
+def _literal_type(node: ast.expr) -> type | None:
+    """The type of a literal argument, or None when it is not evident."""
+    if isinstance(node, ast.Constant):
+        return type(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = node.operand
+        if isinstance(operand, ast.Constant) and isinstance(operand.value, _NUMBERS):
+            return int if isinstance(operand.value, bool) else type(operand.value)
+        return None
+    if isinstance(node, ast.JoinedStr):
+        return str
+    if isinstance(node, (ast.List, ast.ListComp)):
+        return list
+    if isinstance(node, ast.Tuple):
+        return tuple
+    if isinstance(node, _SET_DISPLAYS):
+        return set
+    if isinstance(node, _DICT_DISPLAYS):
+        return dict
+    return None
+
+
+def _accepts(annotation: Any, node: ast.expr) -> bool:
+    """False only when the literal `node` evidently cannot be a value of `annotation`
+    as the sandbox sees it (models, dataclasses and TypedDicts are dicts there)."""
+    kind = _literal_type(node)
+    if kind is None:
+        return True
+    tp = _unwrap(annotation)
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        return any(_accepts(arg, node) for arg in args)
+    if origin is Literal:
+        if not isinstance(node, ast.Constant):
+            return kind is str and isinstance(node, ast.JoinedStr) and any(isinstance(a, str) for a in args)
+        return any(type(a) is kind and a == node.value for a in args)
+    if tp is None or tp is type(None):
+        return kind is type(None)
+    simple = _SIMPLE.get(tp)
+    if simple is not None:
+        return kind in simple
+    if is_record_class(tp):
+        return kind is dict
+    base = origin or tp
+    if base in (list, tuple):
+        return kind in (list, tuple) and _elements_ok(base, args, node)
+    if base in (set, frozenset):
+        return kind is set and _elements_ok(base, args, node)
+    if base is dict:
+        return kind is dict and _items_ok(args, node)
+    if base in _MAPPINGS:
+        return kind is dict
+    if base in _ITERABLES:
+        return kind not in (*_NUMBERS, type(None))
+    return True  # enums, datetimes, classes of the host: the host validates them
+
+
+_SIMPLE: dict[Any, tuple[type, ...]] = {
+    int: (int, bool),
+    float: (int, float, bool),
+    complex: (int, float, complex, bool),
+    bool: (bool,),
+    str: (str,),
+    bytes: (bytes,),
+}
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The annotation with what does not restrict a literal taken off: no annotation,
+    Any, object, a type variable or an unresolved name accept anything."""
+    tp: Any = annotation
+    while True:
+        if get_origin(tp) is typing.Annotated:
+            tp = get_args(tp)[0]
+        elif hasattr(tp, "__supertype__"):  # typing.NewType
+            tp = tp.__supertype__
+        else:
+            break
+    if tp in (inspect.Parameter.empty, Any, object) or isinstance(tp, (typing.TypeVar, str)):
+        return Any
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return Any
+    return typing.cast(Any, tp)
+
+
+def _elements_ok(base: type, args: tuple[Any, ...], node: ast.expr) -> bool:
+    if not isinstance(node, (ast.List, ast.Tuple, ast.Set)) or not args:
+        return True
+    elements = [e for e in node.elts if not isinstance(e, ast.Starred)]
+    if len(elements) != len(node.elts):
+        return True
+    if base is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+        if args == ((),):
+            return not elements
+        return len(args) == len(elements) and all(_accepts(a, e) for a, e in zip(args, elements, strict=True))
+    return all(_accepts(args[0], e) for e in elements)
+
+
+def _items_ok(args: tuple[Any, ...], node: ast.expr) -> bool:
+    if not isinstance(node, ast.Dict) or len(args) != 2:
+        return True
+    key_type, value_type = args
+    for key, value in zip(node.keys, node.values, strict=True):
+        if key is None:  # a ** expansion
+            continue
+        if not (_accepts(key_type, key) and _accepts(value_type, value)):
+            return False
+    return True
+
+
+def _describe(annotation: Any) -> str:
+    if annotation is inspect.Parameter.empty:
+        return "Any"
+    if isinstance(annotation, type) and not get_args(annotation):
+        if is_record_class(annotation):
+            return f"dict (a {annotation.__name__})"
+        return annotation.__name__
+    text = repr(annotation).replace("typing.", "")
+    return text
+
+
+def _shown(node: ast.expr) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 40 else text[:37] + "..."
