@@ -186,8 +186,11 @@ def preview(value: Any, budget: int, redact: Callable[[str], str] | None = None)
     code may pass the same 5 MB string to a thousand calls. The walk stops at the
     budget, so it costs O(budget) whatever the value's size. With `redact`, a string
     is redacted before it is cut, so no cut can keep the start of a secret."""
-    if type(typing.cast(object, value)) in _SCALAR_TYPES:
+    kind = type(typing.cast(object, value))
+    if kind in _SCALAR_TYPES:
         return value
+    if kind is tuple and len(value) * 9 + 2 <= budget and all(type(v) in _SCALAR_TYPES for v in value):
+        return value  # the arguments of most calls: a few numbers
     if _fits(value, budget):
         return value
     return _cut(value, [budget], redact, 0)

@@ -22,7 +22,9 @@ import ast
 import builtins
 import collections.abc
 import difflib
+import functools
 import inspect
+import re
 import types
 import typing
 from collections.abc import Collection, Iterator, Mapping
@@ -46,7 +48,7 @@ MONTY_BUILTINS: frozenset[str] = frozenset({
     "format", "frozenset", "getattr", "hasattr", "hash", "hex", "id", "int", "isinstance", "iter",
     "len", "list", "locals", "map", "max", "min", "next", "object", "oct", "open", "ord", "pow",
     "print", "property", "range", "repr", "reversed", "round", "set", "setattr", "slice", "sorted",
-    "str", "sum", "tuple", "type", "zip"
+    "str", "sum", "tuple", "type", "zip", "__file__", "__doc__"
 })  # fmt: skip
 """The builtin names defined in the sandbox (pydantic-monty 1.4)."""
 
@@ -93,6 +95,10 @@ class _Scan:
         self.calls: list[ast.Call] = []
         self.trys: list[ast.Try | ast.TryStar] = []
         self.handlers: list[ast.ExceptHandler] = []
+        self.annotations: list[ast.expr] = []
+        """Annotations: Monty does not evaluate them, so their names need not exist."""
+        self.type_checking: list[ast.If] = []
+        """`if TYPE_CHECKING:` blocks: never run."""
         bound, loads, calls = self.bound, self.loads, self.calls
         for node in ast.walk(tree):
             kind = type(node)
@@ -110,10 +116,26 @@ class _Scan:
 
 def _bind_def(scan: _Scan, node: Any) -> None:
     scan.bound.add(node.name)
+    if getattr(node, "returns", None) is not None:
+        scan.annotations.append(node.returns)
 
 
 def _bind_arg(scan: _Scan, node: Any) -> None:
     scan.bound.add(node.arg)
+    if node.annotation is not None:
+        scan.annotations.append(node.annotation)
+
+
+def _bind_annotated(scan: _Scan, node: Any) -> None:
+    scan.annotations.append(node.annotation)
+
+
+def _bind_if(scan: _Scan, node: Any) -> None:
+    test = node.test
+    if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    ):
+        scan.type_checking.append(node)
 
 
 def _bind_import(scan: _Scan, node: Any) -> None:
@@ -160,6 +182,8 @@ _BINDERS: dict[type, Any] = {
     ast.MatchMapping: _bind_rest,
     ast.Global: _bind_names,
     ast.Nonlocal: _bind_names,
+    ast.AnnAssign: _bind_annotated,
+    ast.If: _bind_if,
 }
 _BINDERS[ast.TryStar] = _bind_try
 
@@ -173,6 +197,11 @@ def bound_names(code: str) -> frozenset[str]:
 
 
 _DEFINED = MONTY_BUILTINS | BUILTIN_NAMES
+
+_SUBMODULES = frozenset({"os.path"})
+"""The only dotted module the sandbox imports (`collections.abc` is not there)."""
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def check_code(
@@ -203,6 +232,9 @@ def check_code(
         and c.func.id not in bound
         and c.func.id not in known
     ]
+    if unknown and scan.annotations:
+        in_annotations = {id(n) for a in scan.annotations for n in ast.walk(a)}
+        unknown = [n for n in unknown if id(n) not in in_annotations]
     if not (unknown or scan.imports or calls):
         return []
     checker = _Checker(code, functions, known, bound)
@@ -215,9 +247,15 @@ class _Checker:
     def __init__(
         self, code: str, functions: Mapping[str, HostFunction], known: Collection[str], bound: set[str]
     ) -> None:
-        self.lines = code.splitlines()
+        self.lines = _NEWLINE.split(code)  # as Python counts lines: not at \f or \u2028
         self.functions = functions
-        self.defined = _DEFINED | bound | set(known) | set(functions)
+        self.known = known
+        self.bound = bound
+
+    @functools.cached_property
+    def defined(self) -> frozenset[str]:
+        """Every name the code may read: only the error path needs them together."""
+        return _DEFINED | self.bound | frozenset(self.known) | frozenset(self.functions)
 
     def check(self, scan: _Scan, unknown: list[ast.Name], calls: list[ast.Call]) -> Iterator[Problem]:
         handler_names = {
@@ -230,7 +268,7 @@ class _Checker:
         for node in unknown:
             if not (node.id in _PYTHON_EXCEPTIONS and id(node) in handler_names):
                 yield self._unknown_name(node)
-        guarded: set[int] = _guarded_imports(scan.trys) if scan.imports else set()
+        guarded: set[int] = _guarded_imports(scan.trys, scan.type_checking) if scan.imports else set()
         for node in scan.imports:
             if id(node) not in guarded:
                 yield from self._imports(node)
@@ -274,7 +312,14 @@ class _Checker:
         else:
             modules = [alias.name for alias in node.names]
         for module in modules:
-            if module.startswith(".") or module.split(".")[0] not in MONTY_MODULES:
+            if module == "__future__":
+                continue
+            top = module.split(".")[0]
+            if (
+                module.startswith(".")
+                or top not in MONTY_MODULES
+                or ("." in module and module not in _SUBMODULES)
+            ):
                 yield self._problem(
                     node,
                     "unresolved-import",
@@ -362,10 +407,14 @@ def _signature_note(fn: HostFunction) -> str:
     return f" (signature: `{head}`)"
 
 
-def _guarded_imports(trys: list[ast.Try | ast.TryStar]) -> set[int]:
-    """Imports inside a `try` that catches ImportError (or anything broader): the code
-    is ready for the module to be missing."""
+def _guarded_imports(trys: list[ast.Try | ast.TryStar], type_checking: list[ast.If]) -> set[int]:
+    """Imports inside a `try` that catches ImportError (or anything broader), where the
+    code is ready for the module to be missing, and under `if TYPE_CHECKING:`, which
+    never runs."""
     guarded: set[int] = set()
+    for node in type_checking:
+        for statement in node.body:
+            guarded |= {id(n) for n in ast.walk(statement) if isinstance(n, (ast.Import, ast.ImportFrom))}
     catching = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
     for node in trys:
         names: set[str] = set()
