@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -60,6 +60,16 @@ class Plan:
     """Run the pre-flight check (`sandbox.preflight`) before the code."""
     inputs: frozenset[str] = frozenset()
     """The input names: defined for the code."""
+
+    def with_code(self, code: str, source: str, shifts: ColumnShifts) -> Plan:
+        """This plan for other code: the same functions, limits and checkout options
+        (kept, not rebuilt), nothing computed from the old code. What each `run_code`
+        call of one `CodeRunner` runs."""
+        plan = object.__new__(Plan)
+        fields = {name: value for name, value in self.__dict__.items() if name in _FIELDS}
+        fields.update(code=code, source=source, shifts=shifts, checkout_options=self.checkout_options)
+        plan.__dict__.update(fields)
+        return plan
 
     def problems(self, known: frozenset[str] = frozenset()) -> list[Problem]:
         """What the pre-flight check refuses in the code, given the names an earlier
@@ -129,3 +139,6 @@ class Plan:
     @cached_property
     def _words(self) -> frozenset[str]:
         return frozenset(_WORD.findall(self.code))
+
+
+_FIELDS = frozenset(f.name for f in fields(Plan))

@@ -100,7 +100,16 @@ class _Scan:
         self.type_checking: list[ast.If] = []
         """`if TYPE_CHECKING:` blocks: never run."""
         bound, loads, calls = self.bound, self.loads, self.calls
-        for node in ast.walk(tree):
+        stack: list[ast.AST] = [tree]
+        pop, push, extend = stack.pop, stack.append, stack.extend
+        while stack:  # ast.walk, without its generators: this runs on every call
+            node = pop()
+            for field in node._fields:
+                child = getattr(node, field, None)
+                if type(child) is list:
+                    extend(c for c in typing.cast(list[Any], child) if isinstance(c, ast.AST))
+                elif isinstance(child, ast.AST) and type(child) not in _CONTEXTS:
+                    push(child)
             kind = type(node)
             if kind is ast.Name:
                 name = typing.cast(ast.Name, node)
@@ -167,6 +176,8 @@ def _bind_rest(scan: _Scan, node: Any) -> None:
 def _bind_names(scan: _Scan, node: Any) -> None:
     scan.bound.update(node.names)
 
+
+_CONTEXTS = (ast.Load, ast.Store, ast.Del)
 
 _BINDERS: dict[type, Any] = {
     ast.FunctionDef: _bind_def,

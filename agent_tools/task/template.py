@@ -225,9 +225,7 @@ class CodeTaskTemplate:
         clone._code, clone._shifts = wrap_map_iterables(prepare_source(clone._user_source, self._functions))
         plan = self._cached_plan
         if plan is not None and plan.env_vars == (self.env_vars or {}):
-            clone._cached_plan = dataclasses.replace(
-                plan, code=clone._code, source=clone._user_source, shifts=clone._shifts
-            )
+            clone._cached_plan = plan.with_code(clone._code, clone._user_source, clone._shifts)
         return clone
 
     # -- hooks and what a Flyte backend asks of a task ------------------------------
