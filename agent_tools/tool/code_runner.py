@@ -161,6 +161,8 @@ class CodeRunner:
             raise TypeError("pass preflight=/type_check= or plugin_config=, not both")
         self.options = template_options
         self._bases: dict[tuple[tuple[str, int], ...], CodeTaskTemplate] = {}
+        self._catalog: str | None = None
+        self._description: str | None = None
         self._base = self._make_base(self.callables)  # fails fast on bad options
 
     @property
@@ -168,12 +170,17 @@ class CodeRunner:
         return {name: fn.func for name, fn in self.functions.items()}
 
     def catalog(self) -> str:
-        """The registered functions as Python stubs, with docstrings."""
-        return "\n\n".join(fn.stub() for fn in self.functions.values())
+        """The registered functions as Python stubs, with docstrings (built once)."""
+        if self._catalog is None:
+            self._catalog = "\n\n".join(fn.stub() for fn in self.functions.values())
+        return self._catalog
 
     def description(self) -> str:
-        """The `run_code` tool description: how to use it, the catalog, the capability sheet."""
-        return render("run_code", catalog=self.catalog(), capabilities=capability_sheet())
+        """The `run_code` tool description: how to use it, the catalog, the capability
+        sheet (built once)."""
+        if self._description is None:
+            self._description = render("run_code", catalog=self.catalog(), capabilities=capability_sheet())
+        return self._description
 
     def system_prompt(self) -> str:
         return render("system_prompt")
