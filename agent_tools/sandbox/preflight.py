@@ -100,24 +100,31 @@ class _Scan:
         self.type_checking: list[ast.If] = []
         """`if TYPE_CHECKING:` blocks: never run."""
         bound, loads, calls = self.bound, self.loads, self.calls
-        stack: list[ast.AST] = [tree]
+        stack: list[Any] = [tree]
         pop, push, extend = stack.pop, stack.append, stack.extend
-        while stack:  # ast.walk, without its generators: this runs on every call
+        children = _CHILD_FIELDS
+        while stack:  # ast.walk without its generators, and only where nodes can be
             node = pop()
-            for field in node._fields:
-                child = getattr(node, field, None)
-                if type(child) is list:
-                    extend(c for c in typing.cast(list[Any], child) if isinstance(c, ast.AST))
-                elif isinstance(child, ast.AST) and type(child) not in _CONTEXTS:
-                    push(child)
-            kind = type(node)
+            kind: type = type(node)  # pyright: ignore[reportUnknownVariableType]
             if kind is ast.Name:
                 name = typing.cast(ast.Name, node)
                 if type(name.ctx) is ast.Load:
                     loads.append(name)
                 else:
                     bound.add(name.id)
-            elif kind is ast.Call:
+                continue
+            fields = children.get(kind)
+            if fields is None:
+                if node is None:  # a hole in a list field (`Dict.keys` for `**x`)
+                    continue
+                fields = children[kind] = _child_fields(kind)
+            for field in fields:
+                child = getattr(node, field)
+                if type(child) is list:
+                    extend(typing.cast(list[Any], child))
+                elif child is not None:
+                    push(child)
+            if kind is ast.Call:
                 calls.append(typing.cast(ast.Call, node))
             elif kind in _BINDERS:
                 _BINDERS[kind](self, node)
@@ -177,7 +184,20 @@ def _bind_names(scan: _Scan, node: Any) -> None:
     scan.bound.update(node.names)
 
 
-_CONTEXTS = (ast.Load, ast.Store, ast.Del)
+_NOT_NODES = frozenset(
+    {"ctx", "op", "ops", "id", "name", "arg", "attr", "module", "level", "names", "kind", "type_comment",
+     "conversion", "is_async", "simple", "rest", "kwd_attrs", "asname", "tag"}
+)  # fmt: skip
+"""Fields that never hold a node worth visiting: names, flags, contexts, operators
+(the bindings among them are read by `_BINDERS`)."""
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: ()}
+"""Per node type, the fields that may hold nodes; filled as types are met."""
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    return tuple(f for f in getattr(kind, "_fields", ()) if f not in _NOT_NODES)
+
 
 _BINDERS: dict[type, Any] = {
     ast.FunctionDef: _bind_def,
