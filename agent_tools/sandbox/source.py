@@ -37,6 +37,11 @@ def dedent_source(source: str) -> str:
     """Dedent and strip, as Flyte does with the code of a `CodeTaskTemplate`."""
     if not isinstance(source, str):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"source must be a str, got {type(source).__name__}")
+    stripped = source.strip()
+    if not source.lstrip("\r\n").startswith((" ", "\t")):
+        # The first line that has code starts at column 0: nothing to dedent (blank
+        # lines inside stay as they are, which changes no line or column).
+        return stripped
     return textwrap.dedent(source).strip()
 
 

@@ -108,6 +108,8 @@ def normalize_resources(value: object) -> object:
 
 def docs_from_source(source: str) -> Documentation | None:
     """The leading `#` comment block of the code, as the task's description."""
+    if not source.lstrip().startswith("#"):
+        return None
     lines: list[str] = []
     for line in source.splitlines():
         stripped = line.strip()

@@ -11,7 +11,6 @@ worker thread so the event loop stays free and can serve async functions.
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import sys
 import typing
@@ -218,7 +217,8 @@ class CodeTaskTemplate:
         """This template with other code: what does not depend on the code (the
         interface, the registered functions and their stubs, the parameters, the
         limits) is shared, not rebuilt. What `CodeRunner` makes each `run_code` call of."""
-        clone = copy.copy(self)
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
         clone._user_source = dedent_source(source)
         if self._docs_from_source:
             clone.docs = params.docs_from_source(clone._user_source)
