@@ -56,6 +56,11 @@ a. First `run_code` call of a run. Agent runs making exactly one code call. The 
    is reported too (the harness spawns and closes a worker pool per run: its spawn is
    lazy, inside the first call; its close is after the last step).
 b. Later calls: agent runs making 6 code calls; per run, the mean gap of calls 2..6.
+a and b also report run_code's own execution: the time pydantic-ai's tool manager
+   spends executing the `run_code` call (`ToolManager.execute_tool_call`, timed for
+   that tool name only, so the harness's nested host calls are inside it, not beside
+   it). That is the time of the tool itself, without the model step and the rest of
+   pydantic-ai's per-step work, which the gap holds and which is the same for both.
 c. Throughput: 50 concurrent agent runs (`asyncio.gather` of `agent.run`), each making
    2 code calls; runs per second, from the p50 duration of a burst.
 d. A trivial snippet, `N + 2` (N new each time; `1 + 2` with `--repeat-code`), through
@@ -131,7 +136,8 @@ CODE_HARNESS_MIXED = (
 )
 CODE_OURS_SYNC = "t = 0\nfor i in range(10):\n    t = add(t, i)\nt"
 CODE_HARNESS_SYNC = "t = 0\nfor i in range(10):\n    t = await add(a=t, b=i)\nt"
-CODE_OURS, CODE_HARNESS = CODE_OURS_SYNC, CODE_HARNESS_SYNC  # --functions mixed: the MIXED pair
+SNIPPETS: dict[str, str] = {"ours": CODE_OURS_SYNC, "harness": CODE_HARNESS_SYNC}
+"""The snippets the scripted model sends (`--functions mixed`: the MIXED pair)."""
 LATER_CALLS = 6
 BURST_RUNS = 50
 BURST_CALLS = 2
@@ -319,11 +325,11 @@ def contenders(repeat_code: bool) -> dict[str, Contender]:
     functions = [add, add_async]
     made: dict[str, Contender] = {}
     for name, code, parse in [
-        (OURS, CODE_OURS, _parse_ours),
-        (HARNESS, CODE_HARNESS, _parse_harness),
-        (OURS_NO_TC, CODE_OURS, _parse_ours),
-        (OURS_STATEFUL, CODE_OURS, _parse_ours),
-        (FLOOR, CODE_OURS, _parse_harness),
+        (OURS, SNIPPETS["ours"], _parse_ours),
+        (HARNESS, SNIPPETS["harness"], _parse_harness),
+        (OURS_NO_TC, SNIPPETS["ours"], _parse_ours),
+        (OURS_STATEFUL, SNIPPETS["ours"], _parse_ours),
+        (FLOOR, SNIPPETS["ours"], _parse_harness),
     ]:
         script = Script(code, parse, repeat_code)
         model = FunctionModel(script.respond, model_name=f"scripted-{name}")
@@ -407,15 +413,43 @@ def p50(values: list[float]) -> float:
 
 @dataclass(frozen=True)
 class Timed:
-    """One checked agent run: the gap before each model step after the first, and the whole run."""
+    """One checked agent run: the gap before each model step after the first, the time
+    pydantic-ai spent executing each `run_code` call, and the whole run."""
 
     gaps: list[float]
     whole: float
+    tools: list[float] = field(default_factory=lambda: [])
+
+
+_tool_times: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("tool_times", default=None)
+
+
+def _time_run_code_executions() -> None:
+    """Time every execution of a `run_code` call by pydantic-ai's tool manager (the tool
+    itself, its result handling and the hooks around it; not the validation of its
+    arguments, nor the model step): the harness's nested host calls go through the
+    same manager under their own names and are not counted."""
+    from pydantic_ai.tool_manager import ToolManager
+
+    execute = ToolManager.execute_tool_call
+
+    async def timed_execute(self: Any, validated: Any, *args: Any, **kwargs: Any) -> Any:
+        times = _tool_times.get()
+        if times is None or validated.call.tool_name != TOOL:
+            return await execute(self, validated, *args, **kwargs)
+        started = time.perf_counter()
+        try:
+            return await execute(self, validated, *args, **kwargs)
+        finally:
+            times.append(time.perf_counter() - started)
+
+    ToolManager.execute_tool_call = timed_execute  # type: ignore[method-assign]
 
 
 async def timed_run(contender: Contender, calls: int) -> Timed:
     marks: list[float] = []
-    token = _marks.set(marks)
+    tools: list[float] = []
+    token, tools_token = _marks.set(marks), _tool_times.set(tools)
     before = host_calls
     try:
         started = time.perf_counter()
@@ -423,13 +457,16 @@ async def timed_run(contender: Contender, calls: int) -> Timed:
         whole = time.perf_counter() - started
     finally:
         _marks.reset(token)
+        _tool_times.reset(tools_token)
     check_run(result, calls, contender.name)
     check_host_calls(host_calls - before, calls * contender.host_calls_per_call, contender.name)
     # marks: entry, return, entry, return, ... ; the gap k is entry[k+1] - return[k]
     if len(marks) != 2 * (calls + 1):
         raise BenchError(f"{contender.name}: {len(marks) // 2} model steps, expected {calls + 1}")
     gaps = [marks[2 * k + 2] - marks[2 * k + 1] for k in range(calls)]
-    return Timed(gaps, whole)
+    if contender.host_calls_per_call and len(tools) != calls:
+        raise BenchError(f"{contender.name}: {len(tools)} run_code executions timed, expected {calls}")
+    return Timed(gaps, whole, tools)
 
 
 # -- the results table ----------------------------------------------------------------
@@ -534,6 +571,22 @@ def time_rows(
 # -- the measurements -----------------------------------------------------------------
 
 
+def own_row(section: str, own: dict[str, float], target: float) -> Row:
+    """run_code's own execution (pydantic-ai's execution of the tool call, without the
+    model step and the rest of pydantic-ai's work for a step): ours against the harness's."""
+    ratio = own[OURS] / own[HARNESS]
+    return Row(
+        section,
+        f"{OURS}, run_code's own execution (harness: {own[HARNESS] * 1e3:.2f} ms)",
+        own[OURS] * 1e3,
+        "ms",
+        ratio,
+        HARNESS,
+        f"<= {target}x {HARNESS}",
+        ratio <= target,
+    )
+
+
 async def bench_first(made: dict[str, Contender], settings: Settings) -> list[Row]:
     def runner(contender: Contender) -> Callable[[], Awaitable[Timed]]:
         return lambda: timed_run(contender, 1)
@@ -545,6 +598,10 @@ async def bench_first(made: dict[str, Contender], settings: Settings) -> list[Ro
     whole = {name: p50([s.whole for s in values]) for name, values in samples.items()}
     section = "a. first run_code call"
     rows = time_rows(section, first, "ms", TARGET_FIRST)
+    own = {
+        name: p50([s.tools[0] for s in values]) for name, values in samples.items() if name in (OURS, HARNESS)
+    }
+    rows.append(own_row(section, own, TARGET_FIRST))
     whole_ratio = whole[OURS] / whole[HARNESS]
     rows += [
         Row(section, f"{HARNESS}, whole 1-call agent run (info)", whole[HARNESS] * 1e3, "ms"),
@@ -564,6 +621,12 @@ async def bench_later(made: dict[str, Contender], settings: Settings) -> list[Ro
     whole = {name: p50([s.whole for s in values]) for name, values in samples.items()}
     section = f"b. calls 2..{LATER_CALLS}, per call"
     rows = time_rows(section, later, "ms", TARGET_LATER)
+    own = {
+        name: p50([statistics.mean(s.tools[1:]) for s in values])
+        for name, values in samples.items()
+        if name in (OURS, HARNESS)
+    }
+    rows.append(own_row(section, own, TARGET_LATER))
     rows += [
         Row(section, f"{HARNESS}, whole {LATER_CALLS}-call agent run (info)", whole[HARNESS] * 1e3, "ms"),
         Row(
@@ -754,9 +817,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
-    global CODE_OURS, CODE_HARNESS
     if args.functions == "mixed":
-        CODE_OURS, CODE_HARNESS = CODE_OURS_MIXED, CODE_HARNESS_MIXED
+        SNIPPETS.update(ours=CODE_OURS_MIXED, harness=CODE_HARNESS_MIXED)
 
     flags = [flag for flag, on in [("--quick", args.quick), ("--repeat-code", args.repeat_code)] if on]
     flags.append(f"--functions {args.functions}")
@@ -767,6 +829,7 @@ def main(argv: list[str] | None = None) -> None:
     # The trivial snippet first, the concurrent runs last: a burst leaves worker processes
     # and load behind it.
     trivial_rows = bench_trivial(settings, args.repeat_code)
+    _time_run_code_executions()
     rows, made = asyncio.run(bench_agents(settings, args.repeat_code))
     rows += trivial_rows
     elapsed = time.perf_counter() - started

@@ -17,12 +17,18 @@ handler other than Python's default.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import threading
 from collections.abc import Callable
+from typing import cast
 
 __all__ = ["unwatch_interrupts", "watch_interrupts"]
+
+_SIGINT = int(signal.SIGINT)
+_getsignal = cast(Callable[[int], object], importlib.import_module("_signal").getsignal)
+"""`signal.getsignal` without its conversion to an enum: this runs on every feed."""
 
 
 class _Watch:
@@ -69,7 +75,7 @@ def watch_interrupts(stop: Callable[[], None]) -> tuple[int, int] | None:
     rather than a context manager: this runs on every feed of the main thread.)"""
     if (
         threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        or _getsignal(_SIGINT) is not signal.default_int_handler
     ):
         return None
     watch = _get_watch()

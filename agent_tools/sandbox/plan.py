@@ -66,9 +66,9 @@ class Plan:
         (kept, not rebuilt), nothing computed from the old code. What each `run_code`
         call of one `CodeRunner` runs."""
         plan = object.__new__(Plan)
-        fields = {name: value for name, value in self.__dict__.items() if name in _FIELDS}
-        fields.update(code=code, source=source, shifts=shifts, checkout_options=self.checkout_options)
-        plan.__dict__.update(fields)
+        state = self.__dict__
+        plan.__dict__.update({name: state[name] for name in _FIELDS})
+        plan.__dict__.update(code=code, source=source, shifts=shifts, checkout_options=self.checkout_options)
         return plan
 
     def problems(self, known: frozenset[str] = frozenset()) -> list[Problem]:
@@ -141,4 +141,4 @@ class Plan:
         return frozenset(_WORD.findall(self.code))
 
 
-_FIELDS = frozenset(f.name for f in fields(Plan))
+_FIELDS = tuple(f.name for f in fields(Plan))
