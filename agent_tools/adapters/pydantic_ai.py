@@ -29,7 +29,6 @@ What a `Tool` says about itself holds here too, failing closed:
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import functools
 import inspect
@@ -40,10 +39,20 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 from pydantic_ai import RunContext, Tool
-from pydantic_ai.exceptions import ApprovalRequired, CallDeferred, ModelRetry, UserError
+from pydantic_ai.exceptions import ModelRetry, UserError
 from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import FunctionToolset
 
+from agent_tools.adapters.pydantic_ai_guards import (
+    ApprovalRequiredStop,
+    CallDeferredStop,
+    catalog_note,
+    guarded,
+    refused,
+    run_context,
+    tool_ctx,
+    with_run_context,
+)
 from agent_tools.base.prompts import render
 from agent_tools.base.record import RunRecord
 from agent_tools.sandbox.functions import BUILTIN_NAMES, register
@@ -51,54 +60,11 @@ from agent_tools.task.state import SessionState
 from agent_tools.tool.capabilities import capability_sheet
 from agent_tools.tool.code_runner import DEFAULT_MAX_RESULT_CHARS, CodeRunner, ToolReply
 
-__all__ = ["CodeToolset"]
+__all__ = ["ApprovalRequiredStop", "CallDeferredStop", "CodeToolset"]
 
 _MAX_STATES = 64
 _MAX_DESCRIPTIONS = 64
 _MAX_BUILT = 256
-
-
-class ApprovalRequiredStop(BaseException):
-    """Stops a `run_code` run at a call to a function that needs a person's approval.
-
-    A BaseException rather than an Exception: the execution then stops the whole run
-    with it, whatever the sandboxed code catches (see `Execution._stop`)."""
-
-
-class CallDeferredStop(BaseException):
-    """Stops a `run_code` run at a call to a function whose result comes from outside
-    the agent run (a deferred, "external" tool), for the same reason."""
-
-
-def _stop(name: str, kind: str, raised: str | None = None) -> BaseException:
-    """What a call to `name` stops the run with; `raised` is the exception the
-    function raised, when it got to run (None: it was not called)."""
-    outcome = f"it raised {raised} and did not complete" if raised else "it was not called"
-    tail = (
-        f"{outcome}, and the run was stopped at this call: nothing after it took effect. "
-        f"Leave {name} out of the code, and tell the user what you wanted it to do."
-    )
-    if kind == "unapproved":
-        return ApprovalRequiredStop(
-            f"{name} needs a person's approval, which run_code cannot ask for; {tail}"
-        )
-    return CallDeferredStop(
-        f"{name} is deferred (its result comes from outside this agent run), "
-        f"which run_code cannot wait for; {tail}"
-    )
-
-
-def _catalog_note(name: str, kind: str) -> str:
-    """The line a stub's docstring gets when code cannot call the function."""
-    if kind == "unapproved":
-        return (
-            "Needs a person's approval: run_code cannot call it yet "
-            f"(a call stops the run; {name} does not run)."
-        )
-    return (
-        "Deferred: its result comes from outside this agent run, so run_code cannot call it "
-        f"(a call stops the run; {name} does not run)."
-    )
 
 
 def _is_run_context(annotation: Any) -> bool:
@@ -143,12 +109,6 @@ def _first_is_run_context(sig: inspect.Signature | None) -> bool:
     if sig is None or not sig.parameters:
         return False
     return _is_run_context(next(iter(sig.parameters.values())).annotation)
-
-
-def _tool_ctx(ctx: RunContext[Any], name: str) -> RunContext[Any]:
-    """The context a registered function (or its `prepare`) gets: named for it, and
-    never approved, since a person approving `run_code` did not approve this call."""
-    return dataclasses.replace(ctx, tool_name=name, tool_call_approved=False, tool_call_metadata=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +169,7 @@ class _Registered:
         """How this step sees the function; None when its `prepare` hides it."""
         if self.tool is None or self.tool.prepare is None:
             return self.static
-        tool_def = await self.tool.prepare_tool_def(_tool_ctx(ctx, self.name))
+        tool_def = await self.tool.prepare_tool_def(tool_ctx(ctx, self.name))
         if tool_def is None:
             return None
         doc = self.doc
@@ -219,7 +179,7 @@ class _Registered:
 
     def host_callable(self, entry: _Entry) -> Callable[..., Any]:
         """What the sandbox calls for `entry`: the function, given the context of the
-        run that calls it (`_run_context`) when it takes one, behind the approval guard,
+        run that calls it (`run_context`) when it takes one, behind the approval guard,
         named and documented for the stubs. Built once per entry, so the runner's
         template for these functions is built once too."""
         sig = self.signature
@@ -229,13 +189,13 @@ class _Registered:
         if entry.kind == "function":
             func = self.func
             if self.takes_ctx:
-                func = _with_run_context(func, entry.name, self.is_async)
-            wrapper = _guarded(func, entry.name, self.is_async)
+                func = with_run_context(func, entry.name, self.is_async)
+            wrapper = guarded(func, entry.name, self.is_async)
         else:  # needs approval, or deferred: never called from code
-            wrapper = _refused(entry.name, entry.kind, self.is_async)
+            wrapper = refused(entry.name, entry.kind, self.is_async)
             if doc and '"""' in doc:  # the stub would drop the docstring, note and all
                 doc = None
-            note = _catalog_note(entry.name, entry.kind)
+            note = catalog_note(entry.name, entry.kind)
             doc = f"{doc}\n\n{note}" if doc else note
         wrapper.__name__ = wrapper.__qualname__ = entry.name
         wrapper.__doc__ = doc
@@ -248,74 +208,6 @@ class _Registered:
                 annotations["return"] = sig.return_annotation
             wrapper.__annotations__ = annotations
         return wrapper
-
-
-_run_context: contextvars.ContextVar[RunContext[Any] | None] = contextvars.ContextVar(
-    "agent_tools_run_context", default=None
-)
-"""The `RunContext` of the `run_code` call being served: set around the run, and seen
-by its host calls (the sandbox runs them in copies of the caller's context)."""
-
-
-def _with_run_context(func: Callable[..., Any], name: str, is_async: bool) -> Callable[..., Any]:
-    """`func` with the serving run's context, named for `name`, as its first argument."""
-
-    def context() -> RunContext[Any] | None:
-        ctx = _run_context.get()
-        return _tool_ctx(ctx, name) if ctx is not None else None
-
-    if is_async:
-
-        async def bound_async(*args: Any, **kwargs: Any) -> Any:
-            return await func(context(), *args, **kwargs)
-
-        return bound_async
-
-    def bound(*args: Any, **kwargs: Any) -> Any:
-        return func(context(), *args, **kwargs)
-
-    return bound
-
-
-def _guarded(func: Callable[..., Any], name: str, is_async: bool) -> Callable[..., Any]:
-    """`func`, with `ApprovalRequired` and `CallDeferred` turned into a stop of the run
-    (an Exception the code could catch and go on from)."""
-    if is_async:
-
-        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await func(*args, **kwargs)
-            except ApprovalRequired as exc:
-                raise _stop(name, "unapproved", "ApprovalRequired") from exc
-            except CallDeferred as exc:
-                raise _stop(name, "external", "CallDeferred") from exc
-
-        return guarded_async
-
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ApprovalRequired as exc:
-            raise _stop(name, "unapproved", "ApprovalRequired") from exc
-        except CallDeferred as exc:
-            raise _stop(name, "external", "CallDeferred") from exc
-
-    return guarded
-
-
-def _refused(name: str, kind: str, is_async: bool) -> Callable[..., Any]:
-    """A stand-in that stops the run without calling the function."""
-    if is_async:
-
-        async def refused_async(*args: Any, **kwargs: Any) -> Any:
-            raise _stop(name, kind)
-
-        return refused_async
-
-    def refused(*args: Any, **kwargs: Any) -> Any:
-        raise _stop(name, kind)
-
-    return refused
 
 
 class CodeToolset(FunctionToolset[Any]):
@@ -453,7 +345,7 @@ class CodeToolset(FunctionToolset[Any]):
         tracer: Tracer = ctx.tracer
         prepared = any(r.prepared for r in self._registered)
         functions = self._callables(await self._entries(ctx)) if prepared else None
-        token = _run_context.set(ctx)
+        token = run_context.set(ctx)
         try:
             with tracer.start_as_current_span("run_code", attributes={"agent_tools.code": code}) as span:
                 reply: ToolReply = await self.runner.arun(code, state=state, functions=functions)
@@ -464,7 +356,7 @@ class CodeToolset(FunctionToolset[Any]):
                     span.set_attribute("agent_tools.host_calls", len(record.calls))
                 span.set_attribute("agent_tools.ok", reply.ok)
         finally:
-            _run_context.reset(token)
+            run_context.reset(token)
         if self.on_reply is not None:
             self.on_reply(reply)
         if not reply.ok:
