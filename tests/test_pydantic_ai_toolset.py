@@ -147,7 +147,7 @@ def test_description_lists_every_function_with_its_signature_and_the_capability_
     description = tool.description or ""
     assert "def get_price(item: str) -> float:" in description
     assert '"""Unit price of an item, in euros."""' in description
-    assert "def get_stock(item: str, warehouse: str = ...) -> int:" in description
+    assert "def get_stock(item: str, warehouse: str = 'main') -> int:" in description
     assert "parallel_map" in description
     assert at.capabilities.capability_sheet().strip() in description
 

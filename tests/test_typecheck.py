@@ -65,7 +65,9 @@ def test_valid_code_passes_the_check() -> None:
 
 def test_stubs_describe_the_registered_functions() -> None:
     stubs = build_stubs(register([search, send_email]))
-    assert "def search(query: dict[str, Any], limit: int = ...) -> list[dict[str, Any]]:" in stubs
+    assert "class Query(TypedDict):\n    text: str\n" in stubs
+    assert stubs.index("class Query(") < stubs.index("def search(")
+    assert "def search(query: Query, limit: int = 5) -> list[dict[str, Any]]:" in stubs
     assert '"""Search documents."""' in stubs
     assert "def send_email(to: str, body: str) -> bool: ..." in stubs
     assert "def parallel_map(" in stubs

@@ -29,19 +29,23 @@ What a `Tool` says about itself holds here too, failing closed:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import copy
 import dataclasses
 import functools
 import inspect
 import keyword
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry.trace import Tracer
 from pydantic_ai import RunContext, Tool
 from pydantic_ai.exceptions import ModelRetry, UserError
 from pydantic_ai.tools import ToolDefinition
-from pydantic_ai.toolsets import FunctionToolset
+from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
+from pydantic_ai.toolsets.abstract import ToolsetTool
 
 from agent_tools.adapters.pydantic_ai_guards import (
     ApprovalRequiredStop,
@@ -53,9 +57,11 @@ from agent_tools.adapters.pydantic_ai_guards import (
     tool_ctx,
     with_run_context,
 )
+from agent_tools.adapters.pydantic_ai_toolsets import ToolsetSource, ToolsetTool_, step_tools
 from agent_tools.base.prompts import render
 from agent_tools.base.record import RunRecord
-from agent_tools.sandbox.functions import BUILTIN_NAMES, register
+from agent_tools.sandbox.functions import BUILTIN_NAMES, build_catalog, register
+from agent_tools.sandbox.schema import python_name
 from agent_tools.task.state import SessionState
 from agent_tools.tool.capabilities import capability_sheet
 from agent_tools.tool.code_runner import DEFAULT_MAX_RESULT_CHARS, CodeRunner, ToolReply
@@ -115,7 +121,7 @@ def _first_is_run_context(sig: inspect.Signature | None) -> bool:
 class _Entry:
     """One registered function as one step sees it, after its `prepare`."""
 
-    registered: _Registered
+    registered: _Registered | ToolsetTool_
     name: str
     kind: str
     """A `ToolDefinition.kind`: anything but "function" means code may not run it."""
@@ -130,7 +136,7 @@ class _Entry:
 class _Registered:
     """One registered function: its name, the callable, whether it takes a RunContext."""
 
-    def __init__(self, item: Any) -> None:
+    def __init__(self, item: Any, name: str | None = None) -> None:
         self.tool: Tool[Any] | None
         if isinstance(item, Tool):
             tool = self.tool = typing.cast(Tool[Any], item)
@@ -147,7 +153,7 @@ class _Registered:
             self.kind: str = tool.tool_def.kind
         elif callable(item):
             self.tool = None
-            self.name = getattr(item, "__name__", "")
+            self.name = name if name is not None else getattr(item, "__name__", "")
             self.func = item
             self.signature = _resolved_signature(item, self.name)
             self.takes_ctx = _first_is_run_context(self.signature)
@@ -157,7 +163,10 @@ class _Registered:
             self.doc = None
             self.kind = "function"
         else:
-            raise TypeError(f"tasks: {item!r} is neither a callable nor a pydantic-ai Tool")
+            raise TypeError(
+                f"tasks: {item!r} is neither a callable, a pydantic-ai Tool or toolset, nor a mapping "
+                "of name to callable"
+            )
         self.static = _Entry(self, self.name, self.kind, self.doc)
 
     @property
@@ -214,9 +223,15 @@ class CodeToolset(FunctionToolset[Any]):
     """A pydantic-ai toolset with one tool, `run_code`.
 
     Args:
-        tasks: the functions the code may call (callables or pydantic-ai `Tool`s).
-            A `Tool`'s `prepare` runs at every step; a tool that needs approval, or
-            is deferred, is listed but stops the run when the code calls it.
+        tasks: what the code may call, in one list: callables, pydantic-ai `Tool`s,
+            mappings of name to callable, and pydantic-ai toolsets (a
+            `FunctionToolset`, an `MCPToolset`, filtered, prefixed, renamed,
+            prepared or dynamic ones). A `Tool`'s `prepare` runs at every step; a
+            toolset's tools are listed at every step through its own `get_tools`
+            and called through its `call_tool` with arguments its validator
+            checked, typed in the catalog from their schemas; a toolset is entered
+            (an MCP server connects) for the agent run. A tool that needs approval,
+            or is deferred, is listed but stops the run when the code calls it.
         stateful: keep variables and definitions from one `run_code` call to the next
             within an agent run; the tool then takes `restart=True` to start over.
         max_result_chars: results longer than this reach the model cut, with a marker.
@@ -245,7 +260,21 @@ class CodeToolset(FunctionToolset[Any]):
         **template_options: Any,
     ) -> None:
         self.on_reply = on_reply
-        self._registered = [_Registered(item) for item in tasks]
+        self._registered: list[_Registered] = []
+        self._sources: list[ToolsetSource] = []
+        for item in tasks:
+            if isinstance(item, CodeToolset):
+                raise TypeError("tasks: a CodeToolset cannot be a task of another CodeToolset")
+            if isinstance(item, AbstractToolset):
+                self._sources.append(ToolsetSource(typing.cast(AbstractToolset[Any], item)))
+            elif isinstance(item, Mapping) and not isinstance(item, Tool):
+                mapping = typing.cast(Mapping[Any, Any], item)
+                self._registered += [_Registered(fn, name=str(name)) for name, fn in mapping.items()]
+            else:
+                self._registered.append(_Registered(item))
+        self._lifecycle = asyncio.Lock()
+        self._entered = 0
+        self._exit_stack: contextlib.AsyncExitStack | None = None
         self._static = [r.static for r in self._registered]
         self._built: dict[_Entry, Callable[..., Any]] = {}
         self.runner = CodeRunner(
@@ -253,10 +282,13 @@ class CodeToolset(FunctionToolset[Any]):
         )
         self.stateful = stateful
         self._states: dict[str, SessionState] = {}
-        self._descriptions: dict[tuple[tuple[str, str, str | None], ...], str] = {}
+        self._descriptions: dict[tuple[tuple[str, str, str | None, int], ...], str] = {}
         super().__init__(max_retries=max_retries)
-        run_code = self._run_code_stateful if stateful else self._run_code
-        prepare = self._prepare_run_code if any(r.prepared for r in self._registered) else None
+        self._add_run_code()
+
+    def _add_run_code(self) -> None:
+        run_code = self._run_code_stateful if self.stateful else self._run_code
+        prepare = self._prepare_run_code if self._per_step else None
         self.add_tool(
             Tool(
                 run_code,
@@ -267,20 +299,81 @@ class CodeToolset(FunctionToolset[Any]):
             )
         )
 
+    async def for_run(self, ctx: RunContext[Any]) -> AbstractToolset[Any]:
+        """This toolset for one agent run: an inner toolset that makes itself anew per
+        run (a dynamic one) gets its run's instance; the rest is shared."""
+        if not self._sources:
+            return self
+        toolsets = [await source.toolset.for_run(ctx) for source in self._sources]
+        if all(new is source.toolset for new, source in zip(toolsets, self._sources, strict=True)):
+            return self
+        clone = copy.copy(self)
+        clone._sources = [
+            source if new is source.toolset else ToolsetSource(new)
+            for new, source in zip(toolsets, self._sources, strict=True)
+        ]
+        clone._lifecycle, clone._entered, clone._exit_stack = asyncio.Lock(), 0, None
+        clone.tools = {}
+        clone._add_run_code()
+        return clone
+
+    async def for_run_step(self, ctx: RunContext[Any]) -> AbstractToolset[Any]:
+        """Each step: an inner toolset may change itself (a dynamic one, per step)."""
+        for source in self._sources:
+            new = await source.toolset.for_run_step(ctx)
+            if new is not source.toolset:
+                source.toolset = new
+        return self
+
+    async def __aenter__(self) -> CodeToolset:
+        """Enter the inner toolsets (MCP servers connect here) for the agent run; they
+        stay open while any run that entered is under way."""
+        async with self._lifecycle:
+            if self._entered == 0 and self._sources:
+                async with contextlib.AsyncExitStack() as stack:
+                    for source in self._sources:
+                        await stack.enter_async_context(source.toolset)
+                    self._exit_stack = stack.pop_all()
+            self._entered += 1
+        return self
+
+    async def __aexit__(self, *args: Any) -> bool | None:
+        async with self._lifecycle:
+            self._entered -= 1
+            if self._entered == 0 and self._exit_stack is not None:
+                stack, self._exit_stack = self._exit_stack, None
+                await stack.aclose()
+        return None
+
     @property
     def instructions_text(self) -> str:
         """A system prompt for code mode, if you want to add one to the agent."""
         return self.runner.system_prompt()
 
+    @property
+    def _per_step(self) -> bool:
+        """Whether each step may see other functions: a `prepare`, or inner toolsets."""
+        return bool(self._sources) or any(r.prepared for r in self._registered)
+
     async def _entries(self, ctx: RunContext[Any]) -> list[_Entry]:
-        """The registered functions as this step sees them (each `prepare` run)."""
-        if not any(r.prepared for r in self._registered):
+        """The registered functions as this step sees them (each `prepare` run, each
+        inner toolset listed); the inner toolsets' tool objects go to `step_tools`."""
+        if not self._per_step:
             return self._static
         entries: list[_Entry] = []
         for registered in self._registered:
             entry = await registered.entry(ctx)
             if entry is not None:
                 entries.append(entry)
+        taken = {e.name for e in entries} | set(BUILTIN_NAMES)
+        listed: dict[tuple[int, str], ToolsetTool[Any]] = {}
+        for source in self._sources:
+            for made, tool in await source.listing(ctx):
+                name = python_name(made.name, taken)
+                taken.add(name)
+                entries.append(_Entry(made, name, tool.tool_def.kind, None))
+                listed[(id(source), made.name)] = tool
+        step_tools.set(listed)
         names: set[str] = set()
         for entry in entries:
             name = entry.name
@@ -307,11 +400,11 @@ class CodeToolset(FunctionToolset[Any]):
         return out
 
     def _description(self, entries: list[_Entry]) -> str:
-        key = tuple(e.key for e in entries)
+        key = tuple((*e.key, id(e.registered)) for e in entries)
         text = self._descriptions.get(key)
         if text is None:
             functions = register(self._callables(entries))
-            catalog = "\n\n".join(fn.stub() for fn in functions.values())
+            catalog = build_catalog(functions)
             text = render("run_code", catalog=catalog, capabilities=capability_sheet())
             if len(self._descriptions) >= _MAX_DESCRIPTIONS:
                 self._descriptions.pop(next(iter(self._descriptions)))
@@ -343,8 +436,8 @@ class CodeToolset(FunctionToolset[Any]):
 
     async def _execute(self, ctx: RunContext[Any], code: str, state: SessionState | None) -> str:
         tracer: Tracer = ctx.tracer
-        prepared = any(r.prepared for r in self._registered)
-        functions = self._callables(await self._entries(ctx)) if prepared else None
+        steps = step_tools.set(None)
+        functions = self._callables(await self._entries(ctx)) if self._per_step else None
         token = run_context.set(ctx)
         try:
             with tracer.start_as_current_span("run_code", attributes={"agent_tools.code": code}) as span:
@@ -357,6 +450,7 @@ class CodeToolset(FunctionToolset[Any]):
                 span.set_attribute("agent_tools.ok", reply.ok)
         finally:
             run_context.reset(token)
+            step_tools.reset(steps)
         if self.on_reply is not None:
             self.on_reply(reply)
         if not reply.ok:

@@ -4,31 +4,49 @@ A registered function is called from the sandbox with plain data. When its
 parameters are annotated with pydantic models, dataclasses or TypedDicts, the
 arguments are validated into those types (pydantic's `validate_call`) before the
 function runs, so the host code receives what its signature promises.
+
+The stubs show those classes as the dicts the sandbox passes: each becomes a
+`TypedDict` (optional fields `NotRequired[...]`, field descriptions as comments),
+defined once before the functions that use it; an `Enum` is a `Literal` of its
+values. Parameter descriptions (`Annotated[T, "text"]`, `pydantic.Field(description=)`,
+a callable's `__agent_tools_param_docs__`) become an `Args:` section of the stub's
+docstring. A function built from a JSON schema (`sandbox.schema`) renders the same
+way, from the types its signature holds.
 """
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import inspect
+import json
+import keyword
+import math
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
 
+import typing_extensions
 from pydantic import BaseModel, validate_call
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 from typing_extensions import is_typeddict
 
+from agent_tools.sandbox.schema import FIELD_DEFAULTS, FIELD_DOCS, OMITTED, PARAM_DOCS
 from agent_tools.sandbox.source import GATHER_BUILTIN
 
-__all__ = ["BUILTIN_NAMES", "HostFunction", "build_stubs", "is_record_class", "register"]
+__all__ = ["BUILTIN_NAMES", "HostFunction", "build_catalog", "build_stubs", "is_record_class", "register"]
 
 PARALLEL_MAP = "parallel_map"
 FLYTE_MAP = "flyte_map"
 BUILTIN_NAMES = frozenset({PARALLEL_MAP, FLYTE_MAP, GATHER_BUILTIN})
 
 _STUB_HEADER = """\
-from typing import Any, Callable, Literal, Optional, Union
+from typing import Any, Callable, Literal, NotRequired, Optional, TypedDict, Union
 
 def parallel_map(fn: Callable[..., Any] | str, *iterables: Any, concurrency: int = 8) -> list[Any]:
     \"\"\"Call a registered function once per item (zip of the iterables), concurrently on the host.\"\"\"
@@ -38,6 +56,23 @@ def flyte_map(fn: Callable[..., Any] | str, *iterables: Any, concurrency: int = 
 
 def asyncio_gather(*values: Any) -> list[Any]: ...
 """
+
+_TYPES_NOTE = (
+    "# The dicts the functions below take and return. Write them as dict literals:\n"
+    "# these class names are not defined in the sandbox."
+)
+
+_RESERVED = frozenset(
+    {"Any", "Callable", "Literal", "NotRequired", "Optional", "TypedDict", "Union", *BUILTIN_NAMES}
+    | set(dir(builtins))
+    | set(keyword.kwlist)
+)
+"""Names a stub class may not take: the stub module's own and the builtins."""
+
+_ARGS_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params)\s*:?\s*$", re.MULTILINE)
+_NO_DEFAULT: Any = inspect.Parameter.empty
+_KEY_QUALIFIERS = (typing_extensions.Required, typing_extensions.NotRequired, typing_extensions.ReadOnly)
+_CONTAINERS: dict[Any, str] = {list: "list", dict: "dict", tuple: "tuple", set: "set", frozenset: "frozenset"}
 
 
 def is_record_class(tp: Any) -> bool:
@@ -54,30 +89,389 @@ def _needs_validation(tp: Any) -> bool:
     return any(_needs_validation(a) for a in get_args(tp))
 
 
-def _stub_type(tp: Any) -> str:
-    """How the sandbox sees a host type: models and the like are dicts."""
-    if tp is inspect.Parameter.empty or tp is Any:
-        return "Any"
-    if tp is None or tp is type(None):
-        return "None"
-    if tp in (int, float, str, bool, bytes, list, dict, tuple, set, frozenset):
-        return typing.cast(type, tp).__name__
-    if is_record_class(tp):
-        return "dict[str, Any]"
-    origin, args = get_origin(tp), get_args(tp)
-    if origin is Literal:
-        return f"Literal[{', '.join(repr(a) for a in args)}]"
-    if origin in (Union, types.UnionType):
-        return " | ".join(_stub_type(a) for a in args)
-    if origin is typing.Annotated:
-        return _stub_type(args[0])
-    if origin in (list, dict, tuple, set, frozenset) or (origin is not None and args):
-        name = {list: "list", dict: "dict", tuple: "tuple", set: "set", frozenset: "frozenset"}.get(origin)
-        if name is None:
-            return "Any"
-        inner = ", ".join("..." if a is Ellipsis else _stub_type(a) for a in args)
-        return f"{name}[{inner}]"
+# -- descriptions and defaults ---------------------------------------------------------
+
+
+def _annotated_doc(tp: Any) -> str | None:
+    """The description an annotation carries: `Annotated[T, "text"]`,
+    `Annotated[T, Field(description="text")]` or `Annotated[T, Doc("text")]`."""
+    tp = _unwrap_required(tp)
+    if get_origin(tp) is not typing.Annotated:
+        return None
+    for meta in typing.cast(tuple[Any, ...], tp.__metadata__):
+        text = meta if isinstance(meta, str) else getattr(meta, "description", None)
+        if not isinstance(text, str):
+            text = getattr(meta, "documentation", None)
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+    return None
+
+
+def _short_literal(value: Any, nested: bool = False) -> str | None:
+    """`value` as Python source when it is short and plain (a number, string, bool,
+    None, or a small list, tuple or dict of those), else None."""
+    if isinstance(value, Enum):
+        value = typing.cast(Any, value).value
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        text = repr(int(value))
+        return text if len(text) <= 20 else None
+    if isinstance(value, float):
+        return repr(float(value)) if math.isfinite(value) else None
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 and value.isprintable() else None
+    if nested or not isinstance(value, (list, tuple, dict)):
+        return None
+    container = typing.cast(list[Any] | tuple[Any, ...] | dict[Any, Any], value)
+    if len(container) > 5:
+        return None
+    if isinstance(container, dict):
+        items = [(_short_literal(k, True), _short_literal(v, True)) for k, v in container.items()]
+        if any(k is None or v is None for k, v in items):
+            return None
+        text = "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    else:
+        parts = [_short_literal(v, True) for v in container]
+        if any(p is None for p in parts):
+            return None
+        inner = ", ".join(typing.cast(list[str], parts))
+        if isinstance(container, tuple):
+            text = f"({inner},)" if len(parts) == 1 else f"({inner})"
+        else:
+            text = f"[{inner}]"
+    return text if len(text) <= 60 else None
+
+
+def _default_of(default: Any) -> Any:
+    """What a parameter's default means: a `pydantic.Field(...)` default stands for
+    its own default (none: required; a factory: some value)."""
+    if isinstance(default, FieldInfo):
+        if default.default_factory is not None:
+            return ...
+        return _NO_DEFAULT if default.default is PydanticUndefined else default.default
+    return default
+
+
+def _comment(doc: str | None, default: Any) -> str:
+    parts: list[str] = []
+    if doc:
+        parts.append(" ".join(doc.split()))
+    if default is not _NO_DEFAULT:
+        shown = _short_literal(default)
+        if shown is not None:
+            parts.append(f"(default: {shown})" if parts else f"default: {shown}")
+    return f"  # {' '.join(parts)}" if parts else ""
+
+
+def _docstring(text: str, indent: str = "    ") -> str:
+    """`text` as a docstring literal indented by `indent` (its body follows)."""
+    if '"""' in text or text.endswith("\\"):
+        text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+        prefix = ""
+    else:
+        prefix = "r" if "\\" in text else ""
+    lines = text.split("\n")
+    body = "\n".join([lines[0], *((indent + line).rstrip() for line in lines[1:])])
+    if len(lines) > 1:
+        body += "\n" + indent
+    return f'{indent}{prefix}"""{body}"""'
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Field:
+    key: str
+    annotation: Any
+    required: bool
+    doc: str | None
+    default: Any = _NO_DEFAULT
+
+
+def _unwrap_required(tp: Any) -> Any:
+    while get_origin(tp) in _KEY_QUALIFIERS:
+        tp = get_args(tp)[0]
+    return tp
+
+
+def _record_fields(cls: type[Any]) -> list[_Field]:
+    if issubclass(cls, BaseModel):
+        return _model_fields(cls)
+    if dataclasses.is_dataclass(cls):
+        return _dataclass_fields(cls)
+    return _typeddict_fields(cls)
+
+
+def _model_fields(cls: type[BaseModel]) -> list[_Field]:
+    out: list[_Field] = []
+    for name, info in cls.model_fields.items():
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else info.alias
+        notes = [m.strip() for m in info.metadata if isinstance(m, str) and m.strip()]
+        doc = info.description or (notes[0] if notes else None)
+        required = info.is_required()
+        default = info.default if not required and info.default_factory is None else _NO_DEFAULT
+        out.append(_Field(alias or name, info.annotation, required, doc, default))
+    return out
+
+
+def _dataclass_fields(cls: type[Any]) -> list[_Field]:
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:
+        hints = {}
+    out: list[_Field] = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        annotation = hints.get(f.name, Any)
+        doc = _annotated_doc(annotation) or f.metadata.get("description")
+        default: Any = f.default
+        if isinstance(default, FieldInfo):
+            doc = doc or default.description
+            default = _default_of(default)
+        required = default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if default is dataclasses.MISSING:
+            default = _NO_DEFAULT
+        out.append(_Field(f.name, annotation, required, doc if isinstance(doc, str) else None, default))
+    return out
+
+
+def _typeddict_fields(cls: type[Any]) -> list[_Field]:
+    try:
+        hints = typing_extensions.get_type_hints(cls, include_extras=True)
+    except Exception:
+        hints = dict(getattr(cls, "__annotations__", {}))
+    required_keys: frozenset[str] = getattr(cls, "__required_keys__", frozenset(hints))
+    docs: Mapping[str, str] = getattr(cls, FIELD_DOCS, None) or {}
+    defaults: Mapping[str, Any] = getattr(cls, FIELD_DEFAULTS, None) or {}
+    return [
+        _Field(
+            key,
+            _unwrap_required(annotation),
+            _key_required(annotation, key in required_keys),
+            docs.get(key) or _annotated_doc(annotation),
+            defaults.get(key, _NO_DEFAULT),
+        )
+        for key, annotation in hints.items()
+    ]
+
+
+def _key_required(annotation: Any, listed: bool) -> bool:
+    """Whether a TypedDict key is required: its `Required[]`/`NotRequired[]` says so
+    (`__required_keys__` misses them in string annotations), else `__required_keys__`."""
+    while get_origin(annotation) in _KEY_QUALIFIERS:
+        if get_origin(annotation) is typing_extensions.NotRequired:
+            return False
+        if get_origin(annotation) is typing_extensions.Required:
+            return True
+        annotation = get_args(annotation)[0]
+    return listed
+
+
+def _class_doc(cls: type[Any]) -> str | None:
+    doc = cls.__dict__.get("__doc__")
+    if not isinstance(doc, str) or not doc.strip():
+        return None
+    doc = inspect.cleandoc(doc)
+    if dataclasses.is_dataclass(cls) and doc.startswith(f"{cls.__name__}("):
+        return None  # the text dataclasses make up
+    return doc
+
+
+def _enum_literal(cls: type[Enum]) -> str:
+    values = [m.value for m in cls]
+    if values and all(isinstance(v, (str, int)) for v in values):
+        return f"Literal[{', '.join(repr(v) for v in dict.fromkeys(values))}]"
     return "Any"
+
+
+# -- the stub writer -------------------------------------------------------------------
+
+_Shape = tuple[str | None, tuple[str, ...], bool]
+"""A class definition without its name: docstring, field lines, functional syntax."""
+
+
+class _Stubs:
+    """Renders types and functions, collecting the classes they use: each class once,
+    under its own name, or `Name2`, ... when another class took that name (a class of
+    the same name and the same fields shares it)."""
+
+    def __init__(self, taken: Iterable[str] = ()) -> None:
+        self.reserved = _RESERVED | set(taken)
+        self.names: dict[Any, str] = {}
+        self.shapes: dict[str, _Shape] = {}
+        self.texts: dict[str, str] = {}
+        self.pinned: dict[Any, str | None] = {}
+        """Classes being rendered; a name once one refers to itself."""
+
+    def classes(self) -> list[str]:
+        return list(self.texts.values())
+
+    # -- types
+
+    def type(self, tp: Any) -> str:
+        if tp is inspect.Parameter.empty or tp is Any:
+            return "Any"
+        if tp is None or tp is type(None):
+            return "None"
+        if tp in (int, float, str, bool, bytes, list, dict, tuple, set, frozenset):
+            return typing.cast(type, tp).__name__
+        if is_record_class(tp):
+            return self.record(typing.cast(type[Any], tp))
+        if isinstance(tp, type) and issubclass(tp, Enum):
+            return _enum_literal(tp)
+        supertype: Any = getattr(typing.cast(object, tp), "__supertype__", None)  # typing.NewType
+        if supertype is not None:
+            return self.type(supertype)
+        origin, args = get_origin(tp), get_args(tp)
+        if origin is Literal:
+            values = [a.value if isinstance(a, Enum) else a for a in args]
+            return f"Literal[{', '.join(repr(v) for v in values)}]"
+        if origin in (Union, types.UnionType):
+            parts = list(dict.fromkeys(self.type(a) for a in args))
+            if "None" in parts:
+                parts = [*(p for p in parts if p != "None"), "None"]
+            return " | ".join(parts)
+        if origin is typing.Annotated:
+            return self.type(args[0])
+        if origin in _KEY_QUALIFIERS:
+            return self.type(args[0])
+        if origin in (list, dict, tuple, set, frozenset) or (origin is not None and args):
+            name = _CONTAINERS.get(origin)
+            if name is None:
+                return "Any"
+            inner = ", ".join("..." if a is Ellipsis else self.type(a) for a in args)
+            return f"{name}[{inner}]" if inner else f"{name}[()]"
+        return "Any"
+
+    def record(self, cls: type[Any]) -> str:
+        known = self.names.get(cls)
+        if known is not None:
+            return known
+        if cls in self.pinned:  # it contains itself: refer to it by a quoted name
+            name = self.pinned[cls] or self._fresh(_class_base(cls))
+            self.pinned[cls] = name
+            return f'"{name}"'
+        self.pinned[cls] = None
+        try:
+            fields = _record_fields(cls)
+        except Exception:
+            fields = []
+        functional = any(not _class_key(f.key) for f in fields)
+        lines: list[str] = []
+        for f in fields:
+            shown = self.type(f.annotation)
+            if not f.required:
+                shown = f"NotRequired[{shown}]"
+            key = json.dumps(f.key) if functional else f.key
+            end = "," if functional else ""
+            lines.append(f"    {key}: {shown}{end}{_comment(f.doc, f.default)}")
+        shape: _Shape = (_class_doc(cls), tuple(lines), functional)
+        name = self.pinned.pop(cls) or self._pick(_class_base(cls), shape)
+        self.names[cls] = name
+        if name not in self.texts:
+            self.shapes[name] = shape
+            self.texts[name] = _class_text(name, shape)
+        return name
+
+    def _pick(self, base: str, shape: _Shape) -> str:
+        n = 1
+        while True:
+            candidate = base if n == 1 else f"{base}{n}"
+            n += 1
+            existing = self.shapes.get(candidate)
+            if existing == shape:
+                return candidate
+            if existing is None and candidate not in self.reserved and candidate not in self.pinned.values():
+                return candidate
+
+    def _fresh(self, base: str) -> str:
+        n = 1
+        while True:
+            candidate = base if n == 1 else f"{base}{n}"
+            n += 1
+            taken = (
+                candidate in self.shapes or candidate in self.reserved or candidate in self.pinned.values()
+            )
+            if not taken:
+                return candidate
+
+    # -- functions
+
+    def function(self, fn: HostFunction) -> str:
+        doc = inspect.getdoc(fn.func)
+        if fn.signature is None:
+            return f"def {fn.name}(*args: Any, **kwargs: Any) -> Any:{_body(doc, {})}"
+        params: list[str] = []
+        seen_kw_only = False
+        seen_default = False
+        for p in fn.signature.parameters.values():
+            ann = f": {self.type(p.annotation)}"
+            default = _default_of(p.default)
+            if p.kind is p.VAR_POSITIONAL:
+                params.append(f"*{p.name}{ann}")
+                seen_kw_only = True
+            elif p.kind is p.VAR_KEYWORD:
+                params.append(f"**{p.name}{ann}")
+            else:
+                if p.kind is p.KEYWORD_ONLY and not seen_kw_only:
+                    params.append("*")
+                    seen_kw_only = True
+                shown = ""
+                if default is not _NO_DEFAULT:
+                    shown = f" = {_short_literal(default) or '...'}"
+                elif seen_default and p.kind is not p.KEYWORD_ONLY:
+                    shown = " = ..."  # a Field() without default after a default: keep the syntax valid
+                if default is not _NO_DEFAULT and p.kind is not p.KEYWORD_ONLY:
+                    seen_default = True
+                params.append(f"{p.name}{ann}{shown}")
+                if p.kind is p.POSITIONAL_ONLY and _last_positional_only(fn.signature, p):
+                    params.append("/")
+        ret = self.type(fn.signature.return_annotation)
+        described = {n: d for n, d in fn.descriptions.items() if n in fn.signature.parameters}
+        return f"def {fn.name}({', '.join(params)}) -> {ret}:{_body(doc, described)}"
+
+
+def _body(doc: str | None, descriptions: Mapping[str, str]) -> str:
+    text = (doc or "").strip()
+    if descriptions and not _ARGS_SECTION.search(text):
+        args = "\n".join(
+            f"    {name}: {inspect.cleandoc(d).replace(chr(10), chr(10) + '        ')}"
+            for name, d in descriptions.items()
+        )
+        text = f"{text}\n\nArgs:\n{args}" if text else f"Args:\n{args}"
+    if not text:
+        return " ..."
+    return f"\n{_docstring(text)}\n    ..."
+
+
+def _class_key(key: str) -> bool:
+    """Whether `key` can be a field of a class-syntax TypedDict (else: functional syntax)."""
+    return key.isidentifier() and not keyword.iskeyword(key) and not key.startswith("__")
+
+
+def _class_base(cls: type[Any]) -> str:
+    name = re.sub(r"[^0-9A-Za-z_]", "_", getattr(cls, "__name__", "") or "").lstrip("_")
+    if not name:
+        return "Record"
+    return f"X{name}" if name[0].isdigit() else name
+
+
+def _class_text(name: str, shape: _Shape) -> str:
+    doc, lines, functional = shape
+    if functional:
+        head = "".join(f"# {line}".rstrip() + "\n" for line in (doc or "").split("\n")) if doc else ""
+        body = "\n".join(lines)
+        return f'{head}{name} = TypedDict("{name}", {{\n{body}\n}})'
+    parts = [f"class {name}(TypedDict):"]
+    if doc:
+        parts.append(_docstring(doc))
+    parts.extend(lines)
+    if len(parts) == 1:
+        parts.append("    pass")
+    return "\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -90,31 +484,13 @@ class HostFunction:
     signature: inspect.Signature | None
     call: Callable[..., Any]
     """What the execution invokes: `func`, or `func` behind argument validation."""
+    descriptions: Mapping[str, str] = field(default_factory=dict[str, str])
+    """Parameter name -> description, for the stub's `Args:` section."""
 
     def stub(self) -> str:
-        doc = inspect.getdoc(self.func)
-        body = f'\n    """{doc.strip()}"""\n    ...' if doc and '"""' not in doc else " ..."
-        if self.signature is None:
-            return f"def {self.name}(*args: Any, **kwargs: Any) -> Any:{body}"
-        params: list[str] = []
-        seen_kw_only = False
-        for p in self.signature.parameters.values():
-            ann = f": {_stub_type(p.annotation)}"
-            default = " = ..." if p.default is not inspect.Parameter.empty else ""
-            if p.kind is p.VAR_POSITIONAL:
-                params.append(f"*{p.name}{ann}")
-                seen_kw_only = True
-            elif p.kind is p.VAR_KEYWORD:
-                params.append(f"**{p.name}{ann}")
-            else:
-                if p.kind is p.KEYWORD_ONLY and not seen_kw_only:
-                    params.append("*")
-                    seen_kw_only = True
-                params.append(f"{p.name}{ann}{default}")
-                if p.kind is p.POSITIONAL_ONLY and _last_positional_only(self.signature, p):
-                    params.append("/")
-        ret = _stub_type(self.signature.return_annotation)
-        return f"def {self.name}({', '.join(params)}) -> {ret}:{body}"
+        """This function's stub, its classes named as if it were alone (`build_stubs`
+        and `build_catalog` name them across all the functions, with their definitions)."""
+        return _Stubs({self.name}).function(self)
 
 
 def _last_positional_only(sig: inspect.Signature, param: inspect.Parameter) -> bool:
@@ -136,6 +512,47 @@ def _resolved_signature(func: Callable[..., Any]) -> inspect.Signature | None:
     return sig.replace(parameters=params, return_annotation=hints.get("return", sig.return_annotation))
 
 
+def _descriptions(func: Callable[..., Any], sig: inspect.Signature | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if sig is not None:
+        for p in sig.parameters.values():
+            text = _annotated_doc(p.annotation)
+            if text is None and isinstance(p.default, FieldInfo) and p.default.description:
+                text = p.default.description.strip()
+            if text:
+                out[p.name] = text
+    try:
+        given = getattr(func, PARAM_DOCS, None)
+    except Exception:
+        given = None
+    if isinstance(given, Mapping):
+        for name, text in typing.cast(Mapping[Any, Any], given).items():
+            if isinstance(text, str) and text.strip():
+                out[str(name)] = text.strip()
+    return out
+
+
+def _annotated(func: Callable[..., Any], sig: inspect.Signature) -> Callable[..., Any]:
+    """`func` behind a function whose `__signature__` and `__annotations__` are `sig`'s,
+    for `validate_call`: which passes every default, so the wrapper drops `OMITTED`
+    (the default of a schema's optional parameter): `func` gets only what was passed."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            kwargs = {k: v for k, v in kwargs.items() if v is not OMITTED}
+        while args and args[-1] is OMITTED:
+            args = args[:-1]
+        return func(*args, **kwargs)
+
+    annotations = {p.name: p.annotation for p in sig.parameters.values() if p.annotation is not p.empty}
+    if sig.return_annotation is not sig.empty:
+        annotations["return"] = sig.return_annotation
+    call.__name__ = call.__qualname__ = str(getattr(func, "__name__", "call"))
+    call.__signature__ = sig  # pyright: ignore[reportFunctionMemberAccess]
+    call.__annotations__ = annotations
+    return call
+
+
 def _make(name: str, func: Callable[..., Any]) -> HostFunction:
     sig = _resolved_signature(func)
     is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
@@ -143,8 +560,13 @@ def _make(name: str, func: Callable[..., Any]) -> HostFunction:
     )
     call = func
     if sig is not None and any(_needs_validation(p.annotation) for p in sig.parameters.values()):
-        call = validate_call(func)
-    return HostFunction(name=name, func=func, is_async=is_async, signature=sig, call=call)
+        omits = any(p.default is OMITTED for p in sig.parameters.values())
+        try:
+            call = validate_call(_annotated(func, sig) if omits else func)
+        except Exception:  # e.g. a `__signature__` without the `__annotations__` pydantic reads
+            call = validate_call(_annotated(func, sig))
+    descriptions = _descriptions(func, sig)
+    return HostFunction(name, func, is_async, sig, call, descriptions)
 
 
 def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostFunction]:
@@ -174,6 +596,23 @@ def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostF
     return out
 
 
+def _render(functions: Mapping[str, HostFunction]) -> tuple[list[str], list[str]]:
+    stubs = _Stubs(functions)
+    defs = [stubs.function(f) for f in functions.values()]
+    return stubs.classes(), defs
+
+
 def build_stubs(functions: Mapping[str, HostFunction]) -> str:
-    """Stub module the type checker reads: the builtins plus one `def` per function."""
-    return "\n\n".join([_STUB_HEADER, *(f.stub() for f in functions.values())]) + "\n"
+    """Stub module the type checker reads: the builtins, the classes the functions'
+    signatures use, then one `def` per function."""
+    classes, defs = _render(functions)
+    return "\n\n".join([_STUB_HEADER, *classes, *defs]) + "\n"
+
+
+def build_catalog(functions: Mapping[str, HostFunction]) -> str:
+    """The functions as the model reads them: the classes their signatures use (each
+    once), then one `def` per function, with its docstring."""
+    classes, defs = _render(functions)
+    if classes:
+        classes = [f"{_TYPES_NOTE}\n\n" + "\n\n".join(classes)]
+    return "\n\n".join([*classes, *defs])

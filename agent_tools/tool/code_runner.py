@@ -28,7 +28,7 @@ from agent_tools.base.errors import (
 )
 from agent_tools.base.prompts import render
 from agent_tools.base.record import HostCall, RunRecord
-from agent_tools.sandbox.functions import HostFunction, register
+from agent_tools.sandbox.functions import HostFunction, build_catalog, register
 from agent_tools.task.pipeline import arun_template
 from agent_tools.task.state import SessionState
 from agent_tools.task.template import CodeTaskTemplate, orchestrator_from_str
@@ -170,9 +170,10 @@ class CodeRunner:
         return {name: fn.func for name, fn in self.functions.items()}
 
     def catalog(self) -> str:
-        """The registered functions as Python stubs, with docstrings (built once)."""
+        """The registered functions as Python stubs, with docstrings, after the classes
+        their signatures use (built once)."""
         if self._catalog is None:
-            self._catalog = "\n\n".join(fn.stub() for fn in self.functions.values())
+            self._catalog = build_catalog(self.functions)
         return self._catalog
 
     def description(self) -> str:
