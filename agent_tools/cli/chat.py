@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.text import Text
 
 from agent_tools.cli.status import EXIT_BAD_USAGE
-from agent_tools.cli.tools import ToolsError, load_tools
+from agent_tools.cli.tools import ToolsError, load_tools, open_mcp
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -95,6 +95,15 @@ def chat(
             help=f"The functions the code may call (repeatable). Default: {_DEMO_TOOLS}.",
         ),
     ] = None,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mcp",
+            metavar="SERVER",
+            help="An MCP server whose tools the code may call (repeatable): a command (stdio) "
+            "or an http(s):// URL. With --mcp, the demo functions are used only if --tools names them.",
+        ),
+    ] = None,
 ) -> None:
     """Chat in the terminal with an agent whose only tool is run_code."""
     import pydantic_ai
@@ -106,11 +115,13 @@ def chat(
 
     console = Console(highlight=False)
     display = ChatDisplay(console, max_retries=_MAX_RETRIES)
+    servers = contextlib.ExitStack()  # the --mcp connections, open for the whole session
     try:
         chat_model = build_model(model, base_url, api_key_env)
-        functions = load_tools(tools or [_DEMO_TOOLS])
+        functions = load_tools(tools or ([] if mcp else [_DEMO_TOOLS])) + open_mcp(mcp or [], servers)
         toolset = CodeToolset(watch_calls(functions, display), max_retries=_MAX_RETRIES)
     except (UsageProblem, ToolsError, TypeError, ValueError) as exc:
+        servers.close()
         typer.echo(f"agent-tools chat: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_USAGE) from None
     pydantic_ai.BANNER_ENABLED = False  # pydantic-ai's first-run banner would land mid-conversation
@@ -140,3 +151,4 @@ def chat(
             loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         asyncio.set_event_loop(None)
+        servers.close()

@@ -9,6 +9,7 @@ JSON object instead. Exit status: 0 success, 1 the code failed, 2 bad usage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -26,7 +27,7 @@ from rich.text import Text
 from agent_tools.base.errors import SandboxError, short_repr
 from agent_tools.base.record import HostCall, RunRecord
 from agent_tools.cli.status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
-from agent_tools.cli.tools import ToolsError, load_tools
+from agent_tools.cli.tools import ToolsError, load_tools, open_mcp
 from agent_tools.task.template import orchestrator_from_str
 from agent_tools.task.template import run as run_template
 
@@ -80,13 +81,13 @@ def parse_inputs(items: list[str]) -> dict[str, Any]:
     return inputs
 
 
-def _load_functions(specs: list[str]) -> list[Any]:
+def _load_functions(specs: list[str], mcp: list[str], stack: contextlib.ExitStack) -> list[Any]:
     # `--tools mymodule:FUNCS` should find modules in the current directory, as `python -m` does.
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
-        return load_tools(specs or [DEMO_TOOLS])
+        return load_tools(specs or ([] if mcp else [DEMO_TOOLS])) + open_mcp(mcp, stack)
     except ToolsError as exc:
         raise UsageError(str(exc)) from None
     except Exception as exc:  # the named module raised while importing
@@ -226,6 +227,16 @@ def run(
             f"Default: the demo shop, {DEMO_TOOLS}.",
         ),
     ] = None,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mcp",
+            metavar="SERVER",
+            help="An MCP server whose tools the code may call (repeatable): a command "
+            "(stdio) or an http(s):// URL. With --mcp, the demo functions are registered "
+            "only if --tools names them.",
+        ),
+    ] = None,
     timeout_ms: Annotated[
         int, typer.Option("--timeout-ms", help="Sandbox time limit in milliseconds.")
     ] = 30_000,
@@ -235,12 +246,25 @@ def run(
 ) -> None:
     """Run a Python file (or stdin) in the Monty sandbox and show the result, the host
     calls it made, what it printed and how long it took."""
+    with contextlib.ExitStack() as stack:
+        _run(file, input_, tools, mcp, timeout_ms, json_output, stack)
+
+
+def _run(
+    file: str,
+    input_: list[str] | None,
+    tools: list[str] | None,
+    mcp: list[str] | None,
+    timeout_ms: int,
+    json_output: bool,
+    stack: contextlib.ExitStack,
+) -> None:
     try:
         if timeout_ms <= 0:
             raise UsageError(f"--timeout-ms must be positive, got {timeout_ms}")
         source = _read_source(file)
         inputs = parse_inputs(input_ or [])
-        functions = _load_functions(tools or [])
+        functions = _load_functions(tools or [], mcp or [], stack)
         try:
             template = orchestrator_from_str(
                 source,

@@ -1,13 +1,16 @@
 """Loading the functions a command registers: `module:attr` names a list of
-callables, a mapping of name to callable, a single callable, or a `CodeToolset`."""
+callables, a mapping of name to callable, a single callable, or a `CodeToolset`;
+`--mcp SERVER` names an MCP server whose tools become functions."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["ToolsError", "load_tools"]
+__all__ = ["ToolsError", "load_tools", "open_mcp"]
 
 
 class ToolsError(ValueError):
@@ -49,4 +52,21 @@ def load_tools(specs: Iterable[str]) -> list[Callable[..., Any]]:
     out: list[Callable[..., Any]] = []
     for spec in specs:
         out += _load_one(spec)
+    return out
+
+
+def open_mcp(servers: Iterable[str], stack: contextlib.ExitStack) -> list[Callable[..., Any]]:
+    """The tools of each MCP server (a command or an http(s):// URL) as functions; the
+    connections close with `stack`. A server command runs with this process's
+    environment, as a command typed in a shell would."""
+    from agent_tools.adapters.mcp import MCPConnectionError, connect
+
+    out: list[Callable[..., Any]] = []
+    for server in servers:
+        try:
+            is_url = server.strip().lower().startswith(("http://", "https://"))
+            connection = connect(server, env=None if is_url else dict(os.environ))
+            out += stack.enter_context(connection)
+        except (ImportError, MCPConnectionError, ValueError) as exc:
+            raise ToolsError(f"--mcp {server!r}: {exc}") from None
     return out

@@ -1,0 +1,227 @@
+"""What an MCP tool costs when the sandboxed code calls it (`agent_tools.mcp.connect`).
+
+    python benchmarks/mcp_calls.py [--calls 300] [--repeat 5] [--http]
+
+Starts a small MCP server (this file with `--serve`: the official SDK's `MCPServer`,
+over stdio, or streamable HTTP on a free loopback port with `--http`) and measures,
+in one process:
+
+- per call, the same tool called N times in a row directly with the MCP client
+  (`ClientSession.call_tool`, on an event loop of its own): the baseline;
+- per call, the tool called N times from code in the sandbox (`for` loop over
+  `add(i, 1)`), sync (`template()`) and async (`await template.aio()`), less an
+  empty run; and the function `connect` gives, awaited directly (no sandbox);
+- 20 calls of a tool that takes 100 ms, through `parallel_map` (its default
+  concurrency, 8, and concurrency=20).
+
+Targets: from code <= 1.2x the direct call; 20 x 100 ms through parallel_map < 0.5 s.
+It prints the figures; nothing asserts. Needs `pip install 'agent-tools[mcp]'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+HERE = __file__
+
+
+def serve(http_port: int | None) -> None:
+    """The benchmark's server: `add` (instant) and `slow` (100 ms)."""
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("agent-tools-bench", log_level="WARNING")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:  # pyright: ignore[reportUnusedFunction]
+        """a + b."""
+        return a + b
+
+    @server.tool()
+    async def slow(x: int) -> int:  # pyright: ignore[reportUnusedFunction]
+        """Waits 100 ms, then returns x."""
+        await asyncio.sleep(0.1)
+        return x
+
+    if http_port is None:
+        server.run()
+    else:
+        server.run("streamable-http", host="127.0.0.1", port=http_port)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _http_server() -> Any:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, HERE, "--serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the benchmark's HTTP server did not start") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.kill()
+        process.wait()
+
+
+@contextlib.asynccontextmanager
+async def _direct_session(target: str | list[str]) -> AsyncGenerator[Any]:
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+    from mcp.client.streamable_http import streamable_http_client
+
+    if isinstance(target, str):
+        async with streamable_http_client(target) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            await session.list_tools()
+            yield session
+    else:
+        params = StdioServerParameters(command=target[0], args=target[1:])
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            await session.list_tools()
+            yield session
+
+
+async def _direct_sample(session: Any, calls: int) -> float:
+    """Microseconds per `call_tool("add")`, the MCP client on the caller's loop."""
+    start = time.perf_counter()
+    for i in range(calls):
+        await session.call_tool("add", {"a": i, "b": 1})
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.port)
+        return
+
+    from agent_tools import configure, orchestrator_from_str
+    from agent_tools.mcp import connect
+
+    calls: int = args.calls
+    repeat: int = args.repeat
+    with contextlib.ExitStack() as stack:
+        target: str | list[str] = (
+            stack.enter_context(_http_server()) if args.http else [sys.executable, HERE, "--serve"]
+        )
+        transport = "streamable HTTP" if args.http else "stdio"
+        print(f"MCP tool calls over {transport}, {calls} calls per sample, median of {repeat}")
+
+        functions = stack.enter_context(connect(target))
+        add = next(f for f in functions if f.__name__ == "add")
+        loop_code = f"for i in range({calls}):\n    add(i, 1)"
+        looped = orchestrator_from_str(loop_code, inputs={}, tasks=functions)
+        empty = orchestrator_from_str(f"for i in range({calls}):\n    i + 1", inputs={}, tasks=functions)
+
+        def sync_sample() -> float:
+            start = time.perf_counter()
+            looped()
+            mid = time.perf_counter()
+            empty()
+            return ((mid - start) - (time.perf_counter() - mid)) / calls * 1e6
+
+        async def async_sample() -> float:
+            start = time.perf_counter()
+            await looped.aio()
+            mid = time.perf_counter()
+            await empty.aio()
+            return ((mid - start) - (time.perf_counter() - mid)) / calls * 1e6
+
+        async def function_sample() -> float:
+            start = time.perf_counter()
+            for i in range(calls):
+                await add(i, 1)
+            return (time.perf_counter() - start) / calls * 1e6
+
+        # The samples are interleaved (direct, sync, async, function, direct, ...), so a
+        # machine that gets busier or quieter meanwhile weighs on all of them alike.
+        samples: dict[str, list[float]] = {k: [] for k in ("direct", "sync", "async", "function", "pinless")}
+
+        async def measure(kinds: tuple[str, ...]) -> None:
+            async with _direct_session(target) as session:
+                await _direct_sample(session, 20)  # warm up
+                await asyncio.to_thread(sync_sample)
+                await async_sample()
+                for _ in range(repeat):
+                    samples["direct"].append(await _direct_sample(session, calls))
+                    for kind in kinds:
+                        if kind in ("sync", "pinless"):
+                            # A sync run cannot run on a thread whose loop is running: its own thread.
+                            samples[kind].append(await asyncio.to_thread(sync_sample))
+                        elif kind == "async":
+                            samples[kind].append(await async_sample())
+                        else:
+                            samples[kind].append(await function_sample())
+
+        asyncio.run(measure(("sync", "async", "function")))
+        configure(colocate=False)  # the same sync runs, never pinned to one CPU (see README, Runtime)
+        asyncio.run(measure(("pinless",)))
+        configure()
+        direct, from_code, from_code_async, function_only, pinless = (
+            statistics.median(samples[k]) for k in ("direct", "sync", "async", "function", "pinless")
+        )
+
+        rows = [
+            ("direct ClientSession.call_tool (baseline)", direct, ""),
+            ("the connect() function, awaited (no sandbox)", function_only, f"{function_only / direct:.2f}x"),
+            ("from code, sync run (template())", from_code, f"{from_code / direct:.2f}x (target <= 1.2x)"),
+            ("from code, sync run, colocate=False", pinless, f"{pinless / direct:.2f}x"),
+            ("from code, async run (await .aio())", from_code_async, f"{from_code_async / direct:.2f}x"),
+        ]
+        print(f"{'us per call':<48} {'us':>8}  ratio")
+        for label, value, ratio in rows:
+            print(f"{label:<48} {value:>8.1f}  {ratio}")
+
+        for concurrency in (8, 20):
+            fan = orchestrator_from_str(
+                f"parallel_map(slow, list(range(20)), concurrency={concurrency})",
+                inputs={},
+                output=list,
+                tasks=functions,
+            )
+            fan()
+            walls: list[float] = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                fan()
+                walls.append(time.perf_counter() - start)
+            print(
+                f"20 x 100 ms tool via parallel_map, concurrency={concurrency}: "
+                f"{statistics.median(walls):.3f} s wall (target < 0.5 s)"
+            )
+
+
+if __name__ == "__main__":
+    main()
