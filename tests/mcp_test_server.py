@@ -70,6 +70,22 @@ class Stock(BaseModel):
 # -- plain values -------------------------------------------------------------------------------
 
 
+_BUMPS = [0]
+
+
+@server.tool()
+def bump() -> int:
+    """Count one call (a side effect the tests can see), and return the count."""
+    _BUMPS[0] += 1
+    return _BUMPS[0]
+
+
+@server.tool()
+def bumps() -> int:
+    """How many times bump() ran."""
+    return _BUMPS[0]
+
+
 @server.tool()
 def add(a: int, b: int) -> int:
     """Add two integers."""

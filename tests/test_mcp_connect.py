@@ -28,13 +28,21 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from agent_tools import CodeRunner, HostFunctionError, orchestrator_from_str
+from agent_tools import CodeRunner, HostFunctionError, TypeCheckError, orchestrator_from_str
 from agent_tools.adapters.openai import CodeTool
 from agent_tools.demo import db
 from agent_tools.mcp import MCPConnectionError, MCPToolError, connect
 
 from .loopback import serve_json
-from .test_openai_tools import CHAT, FakeOpenAI, answer_from_result, chat_loop, run_code
+from .test_openai_tools import (
+    CHAT,
+    FakeOpenAI,
+    answer_from_result,
+    chat_loop,
+    chat_reply,
+    last_tool_message,
+    run_code,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER = Path(__file__).with_name("mcp_test_server.py")
@@ -241,6 +249,25 @@ def test_openai_adapter(fns: Functions, fake: FakeOpenAI) -> None:
 
 
 # -- errors -------------------------------------------------------------------------------------
+
+
+def test_a_wrong_call_to_a_tool_is_stopped_before_any_tool_runs(fns: Functions, fake: FakeOpenAI) -> None:
+    tools = by_name(fns)
+    before = asyncio.run(tools["bumps"]())
+    for code, rule in [
+        ("bump()\nadd(a=1, c=2)", "unknown-argument"),
+        ("bump()\nadd(1)", "missing-argument"),
+        ("bump()\ngreet('ann', punctuation='~')", "invalid-argument-type"),
+        ("bump()\nget_wether(city='Oslo')", "unresolved-reference"),
+    ]:
+        reply = CodeRunner(fns).run(code)
+        assert not reply.ok and isinstance(reply.error, TypeCheckError), reply.text
+        assert rule in reply.text and "nothing ran" in reply.text
+    tool = CodeTool(fns)
+    fake.play(CHAT, run_code("call_1", "bump()\nadd(a=1, c=2)"), chat_reply("ok"))
+    assert chat_loop(tool, fake, "add") == "ok"
+    assert "unknown-argument" in last_tool_message(fake.bodies(CHAT)[1])["content"]  # what the model read
+    assert asyncio.run(tools["bumps"]()) == before  # bump() never ran
 
 
 def test_is_error_caught_by_the_code(fns: Functions) -> None:
