@@ -109,6 +109,41 @@ def test_a_killed_worker_fails_that_run_only() -> None:
     assert not (set(monty_workers()) & before)  # the dead workers were replaced
 
 
+def test_a_run_never_fails_for_an_idle_worker_killed_from_outside() -> None:
+    """An idle worker killed by someone else (the OOM killer, an operator) is one the
+    pool may hand out before it notices: the run that gets it runs on a fresh one."""
+    calls: list[int] = []
+
+    def note(x: int) -> int:
+        calls.append(x)
+        return x
+
+    t = at.orchestrator_from_str("note(x) + 1", inputs={"x": int}, output=int, tasks=[note])
+    for round_ in range(5):
+        assert t(x=round_) == round_ + 1
+        for pid in monty_workers():  # every worker is idle now
+            os.kill(pid, signal.SIGKILL)
+        assert t(x=100 + round_) == 101 + round_  # at once, before the pool can notice
+    assert calls == [n for r in range(5) for n in (r, 100 + r)]  # each ran once
+
+
+def test_a_crash_after_a_host_call_is_not_run_again() -> None:
+    """A worker that dies after the code called a host function fails that run: running
+    it again would repeat the call's effects."""
+    calls: list[int] = []
+
+    def note(x: int) -> int:
+        calls.append(x)
+        for pid in monty_workers():
+            os.kill(pid, signal.SIGKILL)
+        return x
+
+    t = at.orchestrator_from_str("note(1)\nnote(2)", inputs={}, tasks=[note])
+    with pytest.raises(at.WorkerCrashedError):
+        t()
+    assert calls == [1]
+
+
 EXIT_SCRIPT = textwrap.dedent(
     """
     import sys, threading, os, signal, time

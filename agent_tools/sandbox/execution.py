@@ -75,20 +75,15 @@ class Execution(FanOut, Classifier):
             if colocation is not None:
                 self._colocation, self._feeder = colocation, threading.get_ident()
                 colocation.running.add(id(self))
-            with runtime.pool_at(depth).checkout(**plan.checkout_options) as session:
-                with self._lock:
-                    if self._cancelled:
-                        raise self._cancel_error or e.TimeLimitError(
-                            "the run was cancelled before it started", source=self.source
-                        )
-                    self._worker_pid = session.worker_pid
-                try:
-                    value = self._feed(session, inputs, lookup, collector)
-                finally:
-                    with self._lock:  # from here on, nobody may signal this worker
-                        self._worker_pid = None
-                if self._killed:  # the feed returned, but its worker may be dead
-                    _flush_dead_worker(session)
+            try:
+                value = self._checkout_and_feed(runtime, inputs, lookup, collector)
+            except pydantic_monty.MontyCrashedError:
+                if not self._nothing_happened(collector):
+                    raise
+                # The worker was dead before the code did anything the host can see (an
+                # idle worker killed from outside, which the pool had not noticed yet):
+                # nothing ran that matters, so the code runs once more on a fresh one.
+                value = self._checkout_and_feed(runtime, inputs, lookup, collector)
         except MontyError as exc:
             self.stdout = collector.output
             if self._abort is not None:
@@ -112,6 +107,40 @@ class Execution(FanOut, Classifier):
         if self._limit_hit is not None:  # the code caught our limit error and went on
             raise self._limit_hit
         return value
+
+    def _checkout_and_feed(
+        self, runtime: Runtime, inputs: dict[str, Any], lookup: dict[str, Any] | None, collector: Output
+    ) -> Any:
+        with runtime.pool_at(self.depth).checkout(**self.plan.checkout_options) as session:
+            with self._lock:
+                if self._cancelled:
+                    raise self._cancel_error or e.TimeLimitError(
+                        "the run was cancelled before it started", source=self.source
+                    )
+                self._worker_pid = session.worker_pid
+            try:
+                value = self._feed(session, inputs, lookup, collector)
+            finally:
+                with self._lock:  # from here on, nobody may signal this worker
+                    self._worker_pid = None
+            if self._killed:  # the feed returned, but its worker may be dead
+                _flush_dead_worker(session)
+        return value
+
+    def _nothing_happened(self, collector: Output) -> bool:
+        """Whether a crashed feed left no trace the run can be judged by: no host call,
+        no output, no limit, stop or cancellation of ours, and well inside the time limit
+        (a worker that dies of the code's own doing would die again, and then counts)."""
+        elapsed_ms = (time.perf_counter() - self._started) * 1000
+        return (
+            not self.calls
+            and not collector.output
+            and not self._killed
+            and not self._cancelled
+            and self._limit_hit is None
+            and self._abort is None
+            and elapsed_ms < min(1_000, self.limits.timeout_ms / 2)
+        )
 
     def _feed(
         self,
