@@ -232,3 +232,34 @@ def test_await_on_a_non_registered_value_hints_to_drop_it() -> None:
     with pytest.raises(at.SandboxRuntimeError) as info:
         t()
     assert info.value.hint is not None and "drop the `await`" in info.value.hint
+
+
+def test_an_async_function_with_a_blocking_twin_is_called_through_the_twin() -> None:
+    """`sandbox.functions.BLOCKING`: the sandbox calls the blocking twin from its own
+    thread (no hop to an event loop); code outside the sandbox still awaits the function."""
+    import asyncio
+
+    import agent_tools as at
+    from agent_tools.sandbox.functions import BLOCKING, register
+
+    used: list[str] = []
+
+    async def lookup(key: str) -> str:
+        used.append("async")
+        return key.upper()
+
+    def lookup_blocking(key: str) -> str:
+        used.append("blocking")
+        return key.upper()
+
+    setattr(lookup, BLOCKING, lookup_blocking)
+    fn = register([lookup])["lookup"]
+    assert not fn.is_async and fn.func is lookup
+    template = at.orchestrator_from_str(
+        "lookup('a') + lookup(key='b')", inputs={}, output=str, tasks=[lookup]
+    )
+    assert template() == "AB"
+    assert asyncio.run(template.aio()) == "AB"
+    assert used == ["blocking"] * 4
+    assert asyncio.run(lookup("c")) == "C" and used[-1] == "async"
+    assert "def lookup(key: str) -> str" in at.CodeRunner([lookup]).catalog()

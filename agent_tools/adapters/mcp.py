@@ -53,6 +53,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
+from agent_tools.sandbox.functions import BLOCKING
 from agent_tools.sandbox.schema import PARAM_DOCS, SchemaSignature, python_name, signature_from_schema
 
 if TYPE_CHECKING:
@@ -435,6 +436,14 @@ def _tool_function(link: _Link, tool: Tool, name: str) -> Callable[..., Any]:
         result = await asyncio.wrap_future(link.submit(link.call(tool_name, arguments)))
         return tool_result(tool, result, wrapped=wrapped)
 
+    def call_tool_blocking(*args: Any, **kwargs: Any) -> Any:
+        """The same call from a thread that may block (the sandbox's: see `BLOCKING`)."""
+        try:
+            arguments = shape.arguments(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{name}(): {exc}") from None
+        return tool_result(tool, link.submit(link.call(tool_name, arguments)).result(), wrapped=wrapped)
+
     call_tool.__name__ = name
     call_tool.__qualname__ = name
     call_tool.__doc__ = _doc(tool, name)
@@ -445,6 +454,7 @@ def _tool_function(link: _Link, tool: Tool, name: str) -> Callable[..., Any]:
     setattr(call_tool, "__signature__", signature)  # noqa: B010
     setattr(call_tool, PARAM_DOCS, dict(shape.descriptions))
     setattr(call_tool, "__mcp_tool__", tool)  # noqa: B010
+    setattr(call_tool, BLOCKING, call_tool_blocking)
     return call_tool
 
 

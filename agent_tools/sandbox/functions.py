@@ -39,11 +39,25 @@ from typing_extensions import is_typeddict
 from agent_tools.sandbox.schema import FIELD_DEFAULTS, FIELD_DOCS, OMITTED, PARAM_DOCS
 from agent_tools.sandbox.source import GATHER_BUILTIN
 
-__all__ = ["BUILTIN_NAMES", "HostFunction", "build_catalog", "build_stubs", "is_record_class", "register"]
+__all__ = [
+    "BLOCKING",
+    "BUILTIN_NAMES",
+    "HostFunction",
+    "build_catalog",
+    "build_stubs",
+    "is_record_class",
+    "register",
+]
 
 PARALLEL_MAP = "parallel_map"
 FLYTE_MAP = "flyte_map"
 BUILTIN_NAMES = frozenset({PARALLEL_MAP, FLYTE_MAP, GATHER_BUILTIN})
+
+BLOCKING = "__agent_tools_blocking__"
+"""An async function may carry, under this attribute, a plain function that does the
+same work by blocking its thread until the result is there (an MCP tool's call to
+the connection's own loop): the sandbox calls that one from its feeding thread, which
+saves the hop to the caller's event loop and back on every call."""
 
 _STUB_HEADER = """\
 from typing import Any, Callable, Literal, NotRequired, Optional, TypedDict, Union
@@ -555,16 +569,18 @@ def _annotated(func: Callable[..., Any], sig: inspect.Signature) -> Callable[...
 
 def _make(name: str, func: Callable[..., Any]) -> HostFunction:
     sig = _resolved_signature(func)
-    is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-        getattr(func, "__call__", None)  # noqa: B004 - async callable objects
+    blocking = getattr(func, BLOCKING, None)
+    target: Callable[..., Any] = blocking if callable(blocking) else func
+    is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - async callable objects
     )
-    call = func
+    call = target
     if sig is not None and any(_needs_validation(p.annotation) for p in sig.parameters.values()):
         omits = any(p.default is OMITTED for p in sig.parameters.values())
         try:
-            call = validate_call(_annotated(func, sig) if omits else func)
+            call = validate_call(_annotated(target, sig) if omits or target is not func else target)
         except Exception:  # e.g. a `__signature__` without the `__annotations__` pydantic reads
-            call = validate_call(_annotated(func, sig))
+            call = validate_call(_annotated(target, sig))
     descriptions = _descriptions(func, sig)
     return HostFunction(name, func, is_async, sig, call, descriptions)
 
