@@ -51,13 +51,14 @@ from agent_tools.adapters.pydantic_ai_guards import (
     ApprovalRequiredStop,
     CallDeferredStop,
     catalog_note,
+    dress,
     guarded,
     refused,
     run_context,
     tool_ctx,
     with_run_context,
 )
-from agent_tools.adapters.pydantic_ai_toolsets import ToolsetSource, ToolsetTool_, step_tools
+from agent_tools.adapters.pydantic_ai_toolsets import SourceTool, ToolsetSource, step_tools
 from agent_tools.base.prompts import render
 from agent_tools.base.record import RunRecord
 from agent_tools.sandbox.functions import BUILTIN_NAMES, build_catalog, register
@@ -121,7 +122,7 @@ def _first_is_run_context(sig: inspect.Signature | None) -> bool:
 class _Entry:
     """One registered function as one step sees it, after its `prepare`."""
 
-    registered: _Registered | ToolsetTool_
+    registered: _Registered | SourceTool
     name: str
     kind: str
     """A `ToolDefinition.kind`: anything but "function" means code may not run it."""
@@ -206,16 +207,7 @@ class _Registered:
                 doc = None
             note = catalog_note(entry.name, entry.kind)
             doc = f"{doc}\n\n{note}" if doc else note
-        wrapper.__name__ = wrapper.__qualname__ = entry.name
-        wrapper.__doc__ = doc
-        if sig is not None:
-            wrapper.__signature__ = sig  # type: ignore[attr-defined]
-            annotations = {
-                p.name: p.annotation for p in sig.parameters.values() if p.annotation is not p.empty
-            }
-            if sig.return_annotation is not sig.empty:
-                annotations["return"] = sig.return_annotation
-            wrapper.__annotations__ = annotations
+        dress(wrapper, entry.name, doc, sig)
         return wrapper
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ __all__ = [
     "ApprovalRequiredStop",
     "CallDeferredStop",
     "catalog_note",
+    "dress",
     "guarded",
     "refused",
     "run_context",
@@ -138,3 +140,19 @@ def refused(name: str, kind: str, is_async: bool) -> Callable[..., Any]:
         raise _stop(name, kind)
 
     return refused
+
+
+def dress(
+    wrapper: Callable[..., Any], name: str, doc: str | None, signature: inspect.Signature | None
+) -> None:
+    """Name and document `wrapper` for the stubs, and give it `signature` (with the
+    `__annotations__` that match it, which pydantic's validation reads)."""
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__doc__ = doc
+    if signature is None:
+        return
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    annotations = {p.name: p.annotation for p in signature.parameters.values() if p.annotation is not p.empty}
+    if signature.return_annotation is not signature.empty:
+        annotations["return"] = signature.return_annotation
+    wrapper.__annotations__ = annotations

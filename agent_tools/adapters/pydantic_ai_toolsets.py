@@ -22,10 +22,17 @@ from pydantic_ai import RunContext
 from pydantic_ai.toolsets import AbstractToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 
-from agent_tools.adapters.pydantic_ai_guards import catalog_note, guarded, refused, run_context, tool_ctx
-from agent_tools.sandbox.schema import signature_from_schema
+from agent_tools.adapters.pydantic_ai_guards import (
+    catalog_note,
+    dress,
+    guarded,
+    refused,
+    run_context,
+    tool_ctx,
+)
+from agent_tools.sandbox.schema import PARAM_DOCS, signature_from_schema
 
-__all__ = ["ToolsetSource", "ToolsetTool", "step_tools"]
+__all__ = ["SourceTool", "ToolsetSource", "step_tools"]
 
 step_tools: contextvars.ContextVar[dict[tuple[int, str], ToolsetTool[Any]] | None] = contextvars.ContextVar(
     "agent_tools_step_tools", default=None
@@ -46,7 +53,7 @@ class ToolKey:
     """The JSON of its parameters and return schemas."""
 
 
-class ToolsetTool_:
+class SourceTool:
     """One tool of an inner toolset, as the code calls it."""
 
     def __init__(self, source: ToolsetSource, key: ToolKey, tool: ToolsetTool[Any]) -> None:
@@ -54,12 +61,9 @@ class ToolsetTool_:
         self.key = key
         self.name = key.name
         tool_def = tool.tool_def
-        built = signature_from_schema(
+        self.built = signature_from_schema(
             tool_def.name, tool_def.parameters_json_schema, getattr(tool_def, "return_schema", None)
         )
-        self.built = built
-        self.signature = built.signature
-        self.descriptions = built.descriptions
         self.doc = tool_def.description
 
     def host_callable(self, entry: Any) -> Callable[..., Any]:
@@ -67,7 +71,7 @@ class ToolsetTool_:
         schema's properties, validates them with the tool's validator and calls the
         toolset, with the serving run's context named for the tool."""
         name, original, source = entry.name, self.key.name, self.source
-        signature, built = self.signature, self.built
+        built = self.built
         doc = self.doc or ""
         if original != name:
             doc = f"(the tool {original!r})\n\n{doc}".strip()
@@ -87,16 +91,8 @@ class ToolsetTool_:
             wrapper = refused(name, entry.kind, True)
             note = catalog_note(name, entry.kind)
             doc = f"{doc}\n\n{note}" if doc and '"""' not in doc else note
-        wrapper.__name__ = wrapper.__qualname__ = name
-        wrapper.__doc__ = doc or None
-        wrapper.__signature__ = signature  # type: ignore[attr-defined]
-        annotations = {
-            p.name: p.annotation for p in signature.parameters.values() if p.annotation is not p.empty
-        }
-        if signature.return_annotation is not signature.empty:
-            annotations["return"] = signature.return_annotation
-        wrapper.__annotations__ = annotations
-        wrapper.__agent_tools_param_docs__ = dict(self.descriptions)  # type: ignore[attr-defined]
+        dress(wrapper, name, doc or None, built.signature)
+        setattr(wrapper, PARAM_DOCS, dict(built.descriptions))
         return wrapper
 
 
@@ -105,12 +101,12 @@ class ToolsetSource:
 
     def __init__(self, toolset: AbstractToolset[Any]) -> None:
         self.toolset = toolset
-        self._tools: dict[ToolKey, ToolsetTool_] = {}
+        self._tools: dict[ToolKey, SourceTool] = {}
 
-    async def listing(self, ctx: RunContext[Any]) -> list[tuple[ToolsetTool_, ToolsetTool[Any]]]:
+    async def listing(self, ctx: RunContext[Any]) -> list[tuple[SourceTool, ToolsetTool[Any]]]:
         """This step's tools: the stable function objects, with the step's tool objects."""
         listed = await self.toolset.get_tools(ctx)
-        out: list[tuple[ToolsetTool_, ToolsetTool[Any]]] = []
+        out: list[tuple[SourceTool, ToolsetTool[Any]]] = []
         for name, tool in listed.items():
             tool_def = tool.tool_def
             schemas = json.dumps(
@@ -123,6 +119,6 @@ class ToolsetSource:
             if made is None:
                 if len(self._tools) >= 1024:
                     self._tools.pop(next(iter(self._tools)))
-                made = self._tools[key] = ToolsetTool_(self, key, tool)
+                made = self._tools[key] = SourceTool(self, key, tool)
             out.append((made, tool))
         return out
