@@ -97,6 +97,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pydantic_monty
+from bench_core import Row, print_markdown, print_table  # benchmarks/ is on the path when run
 from pydantic_ai import Agent, Tool
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.messages import (
@@ -470,56 +471,6 @@ async def timed_run(contender: Contender, calls: int) -> Timed:
 
 
 # -- the results table ----------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    section: str
-    name: str
-    value: float
-    unit: str
-    ratio: float | None = None
-    ratio_to: str = ""
-    target: str = ""
-    met: bool | None = None
-
-
-def fmt_value(row: Row) -> str:
-    return f"{row.value:,.2f}" if row.value < 100 else f"{row.value:,.0f}"
-
-
-def fmt_ratio(row: Row) -> str:
-    return f"{row.ratio:.2f}x {row.ratio_to}" if row.ratio is not None else ""
-
-
-def fmt_met(row: Row) -> str:
-    if row.met is None:
-        return ""
-    return "MET" if row.met else "MISSED"
-
-
-def print_table(rows: list[Row]) -> None:
-    header = ("measurement", "value", "unit", "ratio", "target", "status")
-    lines = [
-        (f"{row.section}: {row.name}", fmt_value(row), row.unit, fmt_ratio(row), row.target, fmt_met(row))
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
-    for line in [header, tuple("-" * w for w in widths), *lines]:
-        print(
-            "  ".join(
-                cell.ljust(w) if i != 1 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-            ).rstrip()
-        )
-
-
-def print_markdown(rows: list[Row]) -> None:
-    print("| Measurement | Value | Ratio | Target |")
-    print("|---|---:|---:|---|")
-    for row in rows:
-        status = f"{row.target} ({fmt_met(row).lower()})" if row.target else ""
-        print(f"| {row.section}: {row.name} | {fmt_value(row)} {row.unit} | {fmt_ratio(row)} | {status} |")
 
 
 def time_rows(
