@@ -8,6 +8,9 @@ import pytest
 import agent_tools as at
 from agent_tools.sandbox.pool import worker_pids
 
+from .loopback import serve_json
+from .test_openai_tools import FakeOpenAI
+
 
 def monty_workers() -> list[int]:
     """PIDs of this process's Monty worker processes."""
@@ -35,3 +38,13 @@ def healthy() -> Iterator[None]:
     yield
     t = at.orchestrator_from_str("add(x, 1)", inputs={"x": int}, output=int, tasks=[add])
     assert t(x=41) == 42
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    """A scripted OpenAI-compatible server on a free loopback port, stopped afterwards
+    (what the OpenAI adapter's tests talk to; see tests/test_openai_tools.py)."""
+    state = FakeOpenAI()
+    with serve_json(state.answer) as url:
+        state.url = url
+        yield state

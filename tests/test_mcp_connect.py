@@ -33,7 +33,6 @@ from agent_tools.adapters.openai import CodeTool
 from agent_tools.demo import db
 from agent_tools.mcp import MCPConnectionError, MCPToolError, connect
 
-from .loopback import serve_json
 from .test_openai_tools import (
     CHAT,
     FakeOpenAI,
@@ -228,15 +227,6 @@ async def test_code_runner_async(fns: Functions) -> None:
     reply = await CodeRunner(fns).arun("upper(echo('mcp')) + str(is_even(4))")
     assert reply.ok, reply.text
     assert reply.record is not None and reply.record.result == "MCPTrue"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    """The scripted OpenAI-compatible server of tests/test_openai_tools.py, on loopback."""
-    state = FakeOpenAI()
-    with serve_json(state.answer) as url:
-        state.url = url
-        yield state
 
 
 def test_openai_adapter(fns: Functions, fake: FakeOpenAI) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from unittest.mock import ANY
@@ -23,8 +23,6 @@ import pytest
 
 from agent_tools.adapters.openai import CodeTool
 from agent_tools.tool.code_runner import FatalToolError
-
-from .loopback import serve_json
 
 PRICES = {"apple": 10, "pear": 12}
 STOCK = {"apple": 3, "pear": 5}
@@ -74,15 +72,6 @@ class FakeOpenAI:
             return 200, reply(body) if callable(reply) else reply
         except Exception as error:  # a script step's own check failed: show it to the test
             return 500, {"error": {"message": f"script step failed: {error!r}", "type": "test"}}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    """A scripted OpenAI-compatible server on a free loopback port, stopped afterwards."""
-    state = FakeOpenAI()
-    with serve_json(state.answer) as url:
-        state.url = url
-        yield state
 
 
 def client(fake: FakeOpenAI) -> openai.OpenAI:

@@ -12,12 +12,9 @@ the type checker's stubs lack, run under every setting.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-import openai
 import pytest
 from pydantic_ai import Agent
 from pydantic_ai.messages import (
@@ -34,8 +31,16 @@ import agent_tools as at
 from agent_tools.openai_tools import CodeTool
 from agent_tools.tool.code_runner import Preflight
 
-from .loopback import serve_json
 from .preflight_corpus import SUBTLE, WRONG, Host, Wrong
+from .test_openai_tools import (
+    CHAT,
+    FakeOpenAI,
+    async_client,
+    chat_loop,
+    chat_reply,
+    last_tool_message,
+    run_code,
+)
 
 MODES: tuple[Preflight, ...] = ("fast", "full", "off")
 
@@ -360,100 +365,14 @@ def test_toolset_stateful_run_knows_earlier_names(mode: Preflight) -> None:
 
 # -- the OpenAI adapter, against a scripted server ---------------------------------------------------
 
-CHAT = "/v1/chat/completions"
-
-Reply = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@dataclass
-class Script:
-    url: str = ""
-    replies: list[Reply] = field(default_factory=list[Reply])
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        with self.lock:
-            if path != CHAT or not self.replies:
-                return 500, {"error": {"message": f"no reply scripted for {path}", "type": "test"}}
-            reply = self.replies.pop(0)
-        try:
-            return 200, reply(body) if callable(reply) else reply
-        except Exception as error:  # a script step's own check failed: show it to the test
-            return 500, {"error": {"message": f"script step failed: {error!r}", "type": "test"}}
-
-
-@pytest.fixture
-def server() -> Iterator[Script]:
-    script = Script()
-    with serve_json(script.answer) as url:
-        script.url = url
-        yield script
-
-
-def chat_reply(
-    content: str | None = None, code: str | None = None, call_id: str = "call_1"
-) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
-    if code is not None:
-        arguments = json.dumps({"code": code})
-        message["tool_calls"] = [
-            {"id": call_id, "type": "function", "function": {"name": "run_code", "arguments": arguments}}
-        ]
-    return {
-        "id": "chatcmpl-test",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": "scripted",
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": "tool_calls" if code is not None else "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
-
 
 def tool_content(body: dict[str, Any]) -> str:
-    message = body["messages"][-1]
-    assert message["role"] == "tool", message
-    return str(message["content"])
+    return str(last_tool_message(body)["content"])
 
 
-def chat_loop(tool: CodeTool, script: Script, question: str) -> str:
+async def achat_loop(tool: CodeTool, fake: FakeOpenAI, question: str) -> str:
     messages: list[Any] = [{"role": "user", "content": question}]
-    api = openai.OpenAI(
-        base_url=script.url,
-        api_key="test",
-        max_retries=0,
-        timeout=10,
-        http_client=openai.DefaultHttpxClient(trust_env=False),
-    )
-    with api:
-        for _ in range(5):
-            completion = api.chat.completions.create(
-                model="scripted", messages=messages, tools=[tool.definition]
-            )
-            message = completion.choices[0].message
-            messages.append(message.model_dump(exclude_none=True))
-            if not message.tool_calls:
-                return message.content or ""
-            messages.extend(tool.handle(call) for call in message.tool_calls)
-    raise AssertionError("the conversation did not end")
-
-
-async def achat_loop(tool: CodeTool, script: Script, question: str) -> str:
-    messages: list[Any] = [{"role": "user", "content": question}]
-    api = openai.AsyncOpenAI(
-        base_url=script.url,
-        api_key="test",
-        max_retries=0,
-        timeout=10,
-        http_client=openai.DefaultAsyncHttpxClient(trust_env=False),
-    )
-    async with api:
+    async with async_client(fake) as api:
         for _ in range(5):
             completion = await api.chat.completions.create(
                 model="scripted", messages=messages, tools=[tool.definition]
@@ -469,24 +388,24 @@ async def achat_loop(tool: CodeTool, script: Script, question: str) -> str:
 @pytest.mark.parametrize("face", ["handle", "ahandle"])
 @pytest.mark.parametrize("mode", MODES)
 async def test_openai_wrong_code_is_answered_then_the_fix_runs(
-    mode: Preflight, face: str, server: Script
+    mode: Preflight, face: str, fake: FakeOpenAI
 ) -> None:
     host = Host()
     seen: list[tuple[str, list[tuple[str, Any]]]] = []
 
     def fix(body: dict[str, Any]) -> dict[str, Any]:
         seen.append((tool_content(body), list(host.calls)))
-        return chat_reply(code=FIXED_CODE, call_id="call_2")
+        return run_code("call_2", FIXED_CODE)
 
     def answer(body: dict[str, Any]) -> dict[str, Any]:
         return chat_reply(f"It is {json.loads(tool_content(body))['result']} degrees.")
 
-    server.replies += [chat_reply(code=WRONG_CODE), fix, answer]
+    fake.play(CHAT, run_code("call_1", WRONG_CODE), fix, answer)
     tool = CodeTool(host.functions(), preflight=mode)
     if face == "handle":
-        output = chat_loop(tool, server, "How warm is Paris?")
+        output = chat_loop(tool, fake, "How warm is Paris?")
     else:
-        output = await achat_loop(tool, server, "How warm is Paris?")
+        output = await achat_loop(tool, fake, "How warm is Paris?")
     assert output == "It is 18 degrees."
     ((text, calls_then),) = seen
     assert text.startswith("The code failed:") and "> 2 | w = get_weather(location='Paris')" in text
@@ -499,10 +418,10 @@ async def test_openai_wrong_code_is_answered_then_the_fix_runs(
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_openai_gather_over_sync_and_async_functions(mode: Preflight, server: Script) -> None:
+def test_openai_gather_over_sync_and_async_functions(mode: Preflight, fake: FakeOpenAI) -> None:
     def echo(body: dict[str, Any]) -> dict[str, Any]:
         return chat_reply(tool_content(body))
 
-    server.replies += [chat_reply(code=GATHER_CODE), echo]
+    fake.play(CHAT, run_code("call_1", GATHER_CODE), echo)
     tool = CodeTool(Host().functions(), preflight=mode)
-    assert json.loads(chat_loop(tool, server, "rates?")) == {"result": GATHER_RESULT}
+    assert json.loads(chat_loop(tool, fake, "rates?")) == {"result": GATHER_RESULT}
