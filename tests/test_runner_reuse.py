@@ -174,3 +174,31 @@ def test_a_prepared_tool_is_built_once_per_definition(counted: dict[str, int]) -
     assert replies == ['{"result":4}', '{"result":2}', '{"result":6}', '{"result":4}']
     # two function sets were seen (with and without `double`): one template each at most
     assert counted["templates"] - built["templates"] <= 2
+
+
+def test_one_runner_from_many_threads_checks_and_runs_each_call_on_its_own() -> None:
+    """Threads share the runner's template and its cached checks: each call still gets
+    its own code's verdict, and a refused call makes no host call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls: list[int] = []
+
+    def note(x: int) -> int:
+        calls.append(x)
+        return x
+
+    runner = at.CodeRunner([note])
+
+    def one(n: int) -> tuple[int, bool, str]:
+        code = f"note({n}) * 2" if n % 3 else f"note({n})\nnote(y={n})"
+        reply = runner.run(code)
+        return n, reply.ok, reply.text
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(160)))
+    for n, ok, text in results:
+        if n % 3:
+            assert ok and text == f'{{"result":{2 * n}}}'
+        else:
+            assert not ok and "unknown-argument" in text and "nothing ran" in text
+    assert sorted(calls) == [n for n in range(160) if n % 3]
