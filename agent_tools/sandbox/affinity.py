@@ -117,7 +117,7 @@ class Colocation:
     several, the gaps measure contention, and the shared I/O threads must stay free);
     a pinned run lets go as soon as another one starts."""
 
-    def __init__(self, *, adaptive: bool = True, samples: int = 16, slow_round_trip: float = 40e-6) -> None:
+    def __init__(self, *, adaptive: bool = True, samples: int = 4, slow_round_trip: float = 40e-6) -> None:
         self._lock = threading.Lock()
         self.adaptive = adaptive
         self.samples = samples
