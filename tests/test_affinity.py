@@ -85,8 +85,10 @@ def test_adaptive_pins_only_after_slow_round_trips(slow: bool) -> None:
     try:
         colocation = rt.get_runtime().colocation
         assert colocation is not None and colocation.adaptive
-        # Every gap counts as slow (threshold 0), or none does (threshold infinite).
+        # Every gap counts as slow (threshold 0), or none does (threshold infinite);
+        # the probe's own time never counts as slow host code here.
         colocation.slow_round_trip = 0.0 if slow else float("inf")
+        colocation.slow_host_call = float("inf")
         full = os.sched_getaffinity(0)
         seen = worker_masks_per_call(colocation.samples + 6)
         # The first call starts the clock, the next `samples` measure a gap each, and
@@ -113,8 +115,30 @@ def adaptive_slow() -> Iterator[Colocation]:
     colocation = rt.get_runtime().colocation
     assert colocation is not None and colocation.adaptive
     colocation.slow_round_trip = 0.0
+    colocation.slow_host_call = float("inf")
     yield colocation
     at.configure()
+
+
+def test_adaptive_never_pins_a_run_whose_host_calls_are_slow(adaptive_slow: Colocation) -> None:
+    """Where host code dominates each call (an MCP tool), pinning saves little of the
+    round trip and costs moving the feeding thread on and off the CPU: no pin."""
+    full = os.sched_getaffinity(0)
+    adaptive_slow.slow_host_call = 0.0  # every host call counts as slow
+    seen = worker_masks_per_call(adaptive_slow.samples + 6)
+    assert all(mask == full for mask in seen)
+
+
+def test_adaptive_judges_host_calls_by_the_shortest(adaptive_slow: Colocation) -> None:
+    """One slow call among quick ones does not keep a run from being pinned."""
+    adaptive_slow.slow_host_call = 0.05
+
+    def at_call(i: int) -> None:
+        if i == 1:
+            time.sleep(0.08)
+
+    seen = worker_masks_per_call(adaptive_slow.samples + 6, at_call)
+    assert all(len(mask) == 1 for mask in seen[adaptive_slow.samples :])
 
 
 def test_adaptive_never_pins_a_run_that_has_company(adaptive_slow: Colocation) -> None:

@@ -113,15 +113,26 @@ class Pin:
 class Colocation:
     """Hands out at most one `Pin` at a time. With `adaptive`, a run asks for one only
     after `samples` gaps between its host calls, only if the shortest of them took at
-    least `slow_round_trip` seconds, and only while it is the one run in flight (with
-    several, the gaps measure contention, and the shared I/O threads must stay free);
-    a pinned run lets go as soon as another one starts."""
+    least `slow_round_trip` seconds, only if its host calls are quick (the shortest
+    under `slow_host_call` seconds: where the host's own work dominates, as with an
+    MCP tool, the round trip is a small part and moving the feeding thread on and off
+    the CPU costs more than pinning saves), and only while it is the one run in
+    flight (with several, the gaps measure contention, and the shared I/O threads
+    must stay free); a pinned run lets go as soon as another one starts."""
 
-    def __init__(self, *, adaptive: bool = True, samples: int = 4, slow_round_trip: float = 40e-6) -> None:
+    def __init__(
+        self,
+        *,
+        adaptive: bool = True,
+        samples: int = 4,
+        slow_round_trip: float = 40e-6,
+        slow_host_call: float = 200e-6,
+    ) -> None:
         self._lock = threading.Lock()
         self.adaptive = adaptive
         self.samples = samples
         self.slow_round_trip = slow_round_trip
+        self.slow_host_call = slow_host_call
         self.running: set[int] = set()
         """Ids of the runs in flight (set.add and discard are atomic under the GIL)."""
 

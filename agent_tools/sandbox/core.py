@@ -54,6 +54,9 @@ class ExecutionCore:
     """When the last host call returned to the sandbox (while deciding whether to pin)."""
     _gaps: int = 0
     _shortest_gap: float = float("inf")
+    _entered_at: float = 0.0
+    """When the last host call entered host code (while deciding whether to pin)."""
+    _shortest_host_call: float = float("inf")
 
     def __init__(
         self,

@@ -64,14 +64,20 @@ class HostCalls(ExecutionCore):
             if colocation.adaptive:
                 if threading.get_ident() != self._feeder:
                     return None
+                now = time.perf_counter()
                 if self._returned_at:
-                    gap = time.perf_counter() - self._returned_at
-                    self._shortest_gap = min(self._shortest_gap, gap)
+                    self._shortest_gap = min(self._shortest_gap, now - self._returned_at)
                     self._gaps += 1
                 if self._gaps < colocation.samples:
+                    self._entered_at = now
                     return None
-                if self._shortest_gap < colocation.slow_round_trip or not colocation.alone():
-                    self._pin_tried = True  # fast round trips, or company: leave the scheduler free
+                if (
+                    self._shortest_gap < colocation.slow_round_trip
+                    or self._shortest_host_call >= colocation.slow_host_call
+                    or not colocation.alone()
+                ):
+                    # Fast round trips, slow host code, or company: leave the scheduler free.
+                    self._pin_tried = True
                     return None
             self._pin_tried = True
             self._pin = colocation.pin(self._worker_pid)
@@ -92,7 +98,9 @@ class HostCalls(ExecutionCore):
         if pin is not None:
             pin.hold()
         elif not self._pin_tried and threading.get_ident() == self._feeder:
-            self._returned_at = time.perf_counter()
+            self._returned_at = now = time.perf_counter()
+            if self._entered_at:
+                self._shortest_host_call = min(self._shortest_host_call, now - self._entered_at)
 
     def _unpin(self) -> None:
         pin = self._pin
