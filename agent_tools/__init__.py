@@ -8,6 +8,15 @@ and runs standalone on one machine.
 from typing import TYPE_CHECKING
 
 from agent_tools.adapters.flyte_export import to_flyte
+from agent_tools.base.approval import (
+    ApprovalPending,
+    ApprovalRequest,
+    ApprovalRequested,
+    ApprovalTokenError,
+    PendingApproval,
+    call_approved,
+    requires_approval,
+)
 from agent_tools.base.config import (
     Backoff,
     Documentation,
@@ -38,9 +47,24 @@ from agent_tools.base.errors import (
 from agent_tools.base.record import HostCall, RunRecord
 from agent_tools.boundary.interface import NativeInterface
 from agent_tools.sandbox.pool import configure, shutdown
+from agent_tools.task.approvals import (
+    ApprovalStore,
+    MemoryApprovalStore,
+    SQLiteApprovalStore,
+    get_approval_store,
+    set_approval_store,
+)
 from agent_tools.task.cache import Cache, set_cache_path
 from agent_tools.task.state import SessionState
-from agent_tools.task.template import CodeTaskTemplate, arun, orchestrate_local, orchestrator_from_str, run
+from agent_tools.task.template import (
+    CodeTaskTemplate,
+    aresume,
+    arun,
+    orchestrate_local,
+    orchestrator_from_str,
+    resume,
+    run,
+)
 from agent_tools.tool import capabilities
 from agent_tools.tool.code_runner import CodeRunner, FatalToolError, ToolReply
 
@@ -61,6 +85,11 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "ApprovalPending",
+    "ApprovalRequest",
+    "ApprovalRequested",
+    "ApprovalStore",
+    "ApprovalTokenError",
     "Backoff",
     "Cache",
     "CallLimitError",
@@ -72,14 +101,17 @@ __all__ = [
     "HostCall",
     "HostFunctionError",
     "InputValidationError",
+    "MemoryApprovalStore",
     "MemoryLimitError",
     "NativeInterface",
     "OutputLimitError",
     "OutputValidationError",
+    "PendingApproval",
     "RecursionLimitError",
     "ResourceLimitError",
     "RetryStrategy",
     "RunRecord",
+    "SQLiteApprovalStore",
     "SandboxError",
     "SandboxRuntimeError",
     "SandboxSyntaxError",
@@ -95,12 +127,18 @@ __all__ = [
     "UnknownFunctionError",
     "WorkerCrashedError",
     "__version__",
+    "aresume",
     "arun",
+    "call_approved",
     "capabilities",
     "configure",
+    "get_approval_store",
     "orchestrate_local",
     "orchestrator_from_str",
+    "requires_approval",
+    "resume",
     "run",
+    "set_approval_store",
     "set_cache_path",
     "shutdown",
     "to_flyte",

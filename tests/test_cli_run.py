@@ -127,7 +127,8 @@ def test_json_record(cli: Runner, tmp_path: Path, data_dir: Path, monkeypatch: p
     assert record["result"] == {"name": name, "spent": spent}
     assert [c["function"] for c in record["calls"]] == ["query", "get_customer"]
     first = record["calls"][0]
-    assert set(first) == {"function", "args", "kwargs", "result", "error", "duration"}
+    assert set(first) == {"function", "args", "kwargs", "result", "error", "duration", "approval"}
+    assert first["approval"] is None and record["status"] == "ok" and record["pending"] is None
     assert first["args"][1] == ["2025-10-01", "2025-12-31"] and first["error"] is None
     assert record["calls"][1]["result"]["name"] == name
     assert record["stdout"] == f"top spender: {name}\n"

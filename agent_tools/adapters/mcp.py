@@ -53,6 +53,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
+from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRequest, ApprovalRule
 from agent_tools.sandbox.functions import BLOCKING
 from agent_tools.sandbox.schema import PARAM_DOCS, SchemaSignature, python_name, signature_from_schema
 
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from mcp import ClientSession
     from mcp.types import CallToolResult, ContentBlock, Tool
 
-__all__ = ["MCPConnection", "MCPConnectionError", "MCPToolError", "connect"]
+__all__ = ["MCPConnection", "MCPConnectionError", "MCPToolError", "connect", "read_only"]
 
 INSTALL_HINT = "pip install 'agent-tools[mcp]'"
 OPEN_TIMEOUT = 30.0
@@ -422,7 +423,38 @@ def tool_result(tool: Tool, result: CallToolResult, *, wrapped: bool | None = No
     return values[0] if len(values) == 1 else values
 
 
-def _tool_function(link: _Link, tool: Tool, name: str) -> Callable[..., Any]:
+ApprovalChoice = bool | Callable[["Tool"], "bool | Callable[[ApprovalRequest], bool] | None"] | None
+"""`connect(requires_approval=...)`: True (every tool), a function of the MCP tool
+saying whether its calls need approval (or returning a per-call predicate), or None."""
+
+
+def read_only(tool: Tool) -> bool:
+    """Whether the server declares `tool` read-only (its `readOnlyHint` annotation)."""
+    hints = tool.annotations
+    return bool(hints is not None and hints.read_only_hint)
+
+
+def _approval_for(tool: Tool, choice: ApprovalChoice) -> ApprovalRule | None:
+    if choice is None or choice is False:
+        return None
+    if choice is True:
+        return ApprovalRule()
+    picked = choice(tool)
+    if picked is None or picked is False:
+        return None
+    if picked is True:
+        return ApprovalRule()
+    if callable(picked):
+        return ApprovalRule(picked)
+    raise TypeError(
+        f"requires_approval({tool.name!r}) returned {picked!r}: expected True, False, None or a "
+        "predicate taking the call"
+    )
+
+
+def _tool_function(
+    link: _Link, tool: Tool, name: str, approval: ApprovalRule | None = None
+) -> Callable[..., Any]:
     shape: SchemaSignature = signature_from_schema(tool.name, tool.input_schema or {}, tool.output_schema)
     signature = shape.signature
     wrapped = _wrapped(tool.output_schema)
@@ -455,6 +487,8 @@ def _tool_function(link: _Link, tool: Tool, name: str) -> Callable[..., Any]:
     setattr(call_tool, PARAM_DOCS, dict(shape.descriptions))
     setattr(call_tool, "__mcp_tool__", tool)  # noqa: B010
     setattr(call_tool, BLOCKING, call_tool_blocking)
+    if approval is not None:
+        setattr(call_tool, APPROVAL_ATTR, approval)
     return call_tool
 
 
@@ -466,9 +500,10 @@ class MCPConnection:
     """What `connect` returns: enter it (`with` or `async with`) for the list of
     functions; leaving it closes the connection (and stops a stdio server)."""
 
-    def __init__(self, server: _Server, timeout: float) -> None:
+    def __init__(self, server: _Server, timeout: float, approval: ApprovalChoice = None) -> None:
         self._server = server
         self._timeout = timeout
+        self._approval = approval
         self._link: _Link | None = None
         self.functions: list[Callable[..., Any]] = []
         """One async function per tool, in the server's order (empty until entered)."""
@@ -494,7 +529,10 @@ class MCPConnection:
     def _built(self, link: _Link, tools: list[Tool]) -> list[Callable[..., Any]]:
         taken: set[str] = set()
         self.tools = list(tools)
-        self.functions = [_tool_function(link, t, python_name(t.name, taken)) for t in tools]
+        self.functions = [
+            _tool_function(link, t, python_name(t.name, taken), _approval_for(t, self._approval))
+            for t in tools
+        ]
         return list(self.functions)
 
     def open(self) -> list[Callable[..., Any]]:
@@ -548,6 +586,7 @@ def connect(
     headers: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | Path | None = None,
     timeout: float = OPEN_TIMEOUT,
+    requires_approval: ApprovalChoice = None,
 ) -> MCPConnection:
     """A connection to the MCP server `server`, opened when entered (`with` or
     `async with`), which gives the list of its tools as functions.
@@ -559,9 +598,21 @@ def connect(
     defaults (HOME, PATH, ...; pass `dict(os.environ)` for all of yours); `cwd`
     is its working directory; `headers` are sent with every HTTP request.
     `timeout` bounds starting the server (or reaching it) and listing its tools.
+    `requires_approval` picks the tools whose calls a person must approve (a run
+    pauses at such a call; see `agent_tools.resume`): True for all of them, or a
+    function of the MCP `Tool` returning True, False or a per-call predicate, e.g.
+    `requires_approval=lambda tool: not read_only(tool)` (`read_only` is in this module).
 
     Raises ImportError when the MCP SDK is missing (`pip install 'agent-tools[mcp]'`);
     entering raises `MCPConnectionError` when the server cannot be started or reached.
     """
     _import_mcp()
-    return MCPConnection(_parse_server(server, env, headers, cwd), timeout)
+    if (
+        requires_approval is not None
+        and not isinstance(requires_approval, bool)
+        and not callable(requires_approval)
+    ):
+        raise TypeError(
+            f"requires_approval must be True, False, None or a function of the tool: {requires_approval!r}"
+        )
+    return MCPConnection(_parse_server(server, env, headers, cwd), timeout, requires_approval)

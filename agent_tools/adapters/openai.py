@@ -13,6 +13,16 @@
 The Responses API works the same way with `tool.response_definition` in `tools`,
 and `tool.handle(item)` for each `function_call` item of `response.output`.
 
+A registered function that needs a person's approval (`requires_approval`) pauses
+the run at its call: `handle()` then returns a `PendingToolCall` instead of a
+message. Ask the person, then send what `tool.resume(pending, approve=...)` returns
+(which may be pending again, at the next such call):
+
+        answer = tool.handle(call)
+        while isinstance(answer, PendingToolCall):
+            answer = tool.resume(answer, approve=ask(answer.pending.describe()))
+        messages.append(answer)
+
 `handle()` tells the two APIs apart by the call it gets, so one method serves
 both and nobody has to pick the right one: a call with a `function` member is a
 Chat Completions tool call (answered with a `{"role": "tool", ...}` message), one
@@ -36,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from agent_tools.base.approval import PendingApproval
 from agent_tools.task.state import SessionState
 from agent_tools.tool.code_runner import DEFAULT_MAX_RESULT_CHARS, CodeRunner, ToolReply
 
@@ -50,7 +61,7 @@ if TYPE_CHECKING:
     from openai.types.responses import FunctionToolParam, ResponseFunctionToolCall
     from openai.types.responses.response_input_item_param import FunctionCallOutput
 
-__all__ = ["TOOL_NAME", "CodeTool"]
+__all__ = ["TOOL_NAME", "CodeTool", "PendingToolCall"]
 
 TOOL_NAME = "run_code"
 
@@ -101,6 +112,22 @@ def _parse_call(tool_call: object) -> _Call:
         arguments = json.dumps(arguments)
     # Some servers send nothing at all for a call without arguments: read that as `{}`.
     return _Call(api, call_id, name, arguments if isinstance(arguments, str) else "")
+
+
+@dataclass(frozen=True)
+class PendingToolCall:
+    """A `run_code` call whose run paused for a person's approval: not a message to
+    send. `pending` names the call it waits on (`pending.describe()`) and holds the
+    token; `CodeTool.resume(this, approve=...)` gives the message that answers the call."""
+
+    call_id: str
+    api: Literal["chat", "responses"]
+    pending: PendingApproval
+    reply: ToolReply
+
+    @property
+    def token(self) -> str:
+        return self.pending.token
 
 
 _JSON_TYPES = {
@@ -268,16 +295,19 @@ class CodeTool:
         return _field(tool_call, "type") == "function_call" and _field(tool_call, "name") == self.name
 
     @overload
-    def handle(self, tool_call: ChatCompletionMessageToolCallUnion) -> ChatCompletionToolMessageParam: ...
+    def handle(
+        self, tool_call: ChatCompletionMessageToolCallUnion
+    ) -> ChatCompletionToolMessageParam | PendingToolCall: ...
     @overload
-    def handle(self, tool_call: ResponseFunctionToolCall) -> FunctionCallOutput: ...
+    def handle(self, tool_call: ResponseFunctionToolCall) -> FunctionCallOutput | PendingToolCall: ...
     @overload
-    def handle(self, tool_call: Mapping[str, Any]) -> dict[str, Any]: ...
+    def handle(self, tool_call: Mapping[str, Any]) -> dict[str, Any] | PendingToolCall: ...
     def handle(self, tool_call: object) -> Any:
         """Run one `run_code` call and return the message or item that answers it.
 
         Chat Completions call -> `{"role": "tool", "tool_call_id", "content"}`;
         Responses API `function_call` -> `{"type": "function_call_output", "call_id", "output"}`.
+        A run that paused for approval -> a `PendingToolCall` (see `resume`).
         Raises what the model cannot fix (see the module docstring).
         """
         call = _parse_call(tool_call)
@@ -291,16 +321,44 @@ class CodeTool:
                 if parsed.restart:
                     self.state.restart()
                 reply = self.runner.run(parsed.code, state=self.state)
-        return _answer(call, reply.text)
+        return _answer(call, reply)
+
+    def resume(self, pending: PendingToolCall, *, approve: bool, reason: str | None = None) -> Any:
+        """Go on with a paused `run_code` call once a person decided: approved, the call
+        it waits on runs now, once; denied, it raises `PermissionError` (with `reason`)
+        in the code at that call. Returns the message (or item) that answers the tool
+        call, or a `PendingToolCall` again if the code reaches another call that needs
+        approval. A token that is unknown, expired or used raises `ApprovalTokenError`."""
+        if not isinstance(pending, PendingToolCall):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"resume() takes the PendingToolCall that handle() returned, not {pending!r}")
+        call = _Call(pending.api, pending.call_id, self.name, "")
+        if self.state is None:
+            reply = self.runner.resume(pending.token, approve=approve, reason=reason)
+        else:
+            with self._lock:
+                reply = self.runner.resume(pending.token, approve=approve, reason=reason)
+        return _answer(call, reply)
+
+    async def aresume(self, pending: PendingToolCall, *, approve: bool, reason: str | None = None) -> Any:
+        """`resume()` for async code."""
+        if not isinstance(pending, PendingToolCall):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"aresume() takes the PendingToolCall that ahandle() returned, not {pending!r}")
+        call = _Call(pending.api, pending.call_id, self.name, "")
+        if self.state is None:
+            reply = await self.runner.aresume(pending.token, approve=approve, reason=reason)
+        else:
+            async with self._alock:
+                reply = await self.runner.aresume(pending.token, approve=approve, reason=reason)
+        return _answer(call, reply)
 
     @overload
     async def ahandle(
         self, tool_call: ChatCompletionMessageToolCallUnion
-    ) -> ChatCompletionToolMessageParam: ...
+    ) -> ChatCompletionToolMessageParam | PendingToolCall: ...
     @overload
-    async def ahandle(self, tool_call: ResponseFunctionToolCall) -> FunctionCallOutput: ...
+    async def ahandle(self, tool_call: ResponseFunctionToolCall) -> FunctionCallOutput | PendingToolCall: ...
     @overload
-    async def ahandle(self, tool_call: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def ahandle(self, tool_call: Mapping[str, Any]) -> dict[str, Any] | PendingToolCall: ...
     async def ahandle(self, tool_call: object) -> Any:
         """`handle()` for async code (`openai.AsyncOpenAI`): the sandbox runs off the
         event loop, and async registered functions run on it."""
@@ -316,10 +374,16 @@ class CodeTool:
                 if parsed.restart:
                     self.state.restart()
                 reply = await self.runner.arun(parsed.code, state=self.state)
-        return _answer(call, reply.text)
+        return _answer(call, reply)
 
 
-def _answer(call: _Call, text: str) -> dict[str, Any]:
+def _answer(call: _Call, reply: ToolReply | str) -> Any:
+    if isinstance(reply, ToolReply):
+        if reply.pending is not None:
+            return PendingToolCall(call.call_id, call.api, reply.pending, reply)
+        text = reply.text
+    else:
+        text = reply
     if call.api == "chat":
         return {"role": "tool", "tool_call_id": call.call_id, "content": text}
     return {"type": "function_call_output", "call_id": call.call_id, "output": text}

@@ -42,7 +42,7 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 from pydantic_ai import RunContext, Tool
-from pydantic_ai.exceptions import ModelRetry, UserError
+from pydantic_ai.exceptions import ApprovalRequired, ModelRetry, UserError
 from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
@@ -59,10 +59,12 @@ from agent_tools.adapters.pydantic_ai_guards import (
     with_run_context,
 )
 from agent_tools.adapters.pydantic_ai_toolsets import SourceTool, ToolsetSource, step_tools
+from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRule, approval_rule
 from agent_tools.base.prompts import render
 from agent_tools.base.record import RunRecord
 from agent_tools.sandbox.functions import BUILTIN_NAMES, build_catalog, register
 from agent_tools.sandbox.schema import python_name
+from agent_tools.task.approvals import resolve_store
 from agent_tools.task.state import SessionState
 from agent_tools.tool.capabilities import capability_sheet
 from agent_tools.tool.code_runner import DEFAULT_MAX_RESULT_CHARS, CodeRunner, ToolReply
@@ -196,13 +198,21 @@ class _Registered:
         if self.takes_ctx and sig is not None:
             sig = sig.replace(parameters=list(sig.parameters.values())[1:])
         doc = entry.doc or inspect.getdoc(self.func)
-        if entry.kind == "function":
+        if entry.kind in ("function", "unapproved"):
             func = self.func
             if self.takes_ctx:
                 func = with_run_context(func, entry.name, self.is_async)
             wrapper = guarded(func, entry.name, self.is_async)
-        else:  # needs approval, or deferred: never called from code
+            rule = approval_rule(self.func)
+            if entry.kind == "unapproved":  # every call waits for a person
+                rule = ApprovalRule()
+            elif rule is None and self.takes_ctx:  # it may raise ApprovalRequired itself
+                rule = ApprovalRule(self_decides=True)
+            if rule is not None:
+                setattr(wrapper, APPROVAL_ATTR, rule)
+        else:  # deferred: never called from code
             wrapper = refused(entry.name, entry.kind, self.is_async)
+        if entry.kind != "function":
             if doc and '"""' in doc:  # the stub would drop the docstring, note and all
                 doc = None
             note = catalog_note(entry.name, entry.kind)
@@ -433,7 +443,17 @@ class CodeToolset(FunctionToolset[Any]):
         token = run_context.set(ctx)
         try:
             with tracer.start_as_current_span("run_code", attributes={"agent_tools.code": code}) as span:
-                reply: ToolReply = await self.runner.arun(code, state=state, functions=functions)
+                paused = self._paused_token(ctx)
+                reply: ToolReply
+                if paused is not None:  # the person decided on the call the code waits on
+                    approve, reason = _decision(ctx.tool_call_metadata)
+                    reply = await self.runner.aresume(
+                        paused, approve=approve, reason=reason, functions=functions
+                    )
+                else:
+                    reply = await self.runner.arun(
+                        code, state=state, functions=functions, ref=ctx.tool_call_id
+                    )
                 record = reply.record
                 if record is not None:
                     ctx.usage.tool_calls += len(record.calls)
@@ -445,9 +465,35 @@ class CodeToolset(FunctionToolset[Any]):
             step_tools.reset(steps)
         if self.on_reply is not None:
             self.on_reply(reply)
+        if reply.pending is not None:
+            raise ApprovalRequired(metadata=_pending_metadata(reply))
         if not reply.ok:
             raise ModelRetry(reply.text)
         return reply.text
+
+    def _paused_token(self, ctx: RunContext[Any]) -> str | None:
+        """The paused run this (approved) `run_code` call goes on with: the token in the
+        metadata the caller passed back, else the run paused under this tool call id."""
+        if not ctx.tool_call_approved:
+            return None
+        metadata = ctx.tool_call_metadata
+        if isinstance(metadata, Mapping):
+            token = typing.cast(Mapping[str, Any], metadata).get("token")
+            if isinstance(token, str):
+                return token
+        if ctx.tool_call_id is None:
+            return None
+        return resolve_store(self.runner.approval_store).find(ctx.tool_call_id)
+
+    @staticmethod
+    def deny(reason: str | None = None) -> dict[str, Any]:
+        """The metadata that denies the call a paused run waits on while letting the
+        code go on: pass `approvals={call_id: True}` (True: run_code itself goes on)
+        and `metadata={call_id: CodeToolset.deny("too large")}` in
+        `DeferredToolResults`. The call then raises `PermissionError` with the reason
+        in the code, which may handle it. (A plain `False` or `ToolDenied` is
+        pydantic-ai's own denial: the model reads it and the paused run is dropped.)"""
+        return {"approve": False, "reason": reason}
 
 
 def _host_call_spans(tracer: Tracer, record: RunRecord) -> None:
@@ -460,3 +506,43 @@ def _host_call_spans(tracer: Tracer, record: RunRecord) -> None:
             attributes={"agent_tools.function": call.function, "agent_tools.ok": call.ok},
         )
         span.end(end_time=end)
+
+
+def _decision(metadata: Any) -> tuple[bool, str | None]:
+    """Approve (the default) or deny, from the metadata the caller passed back."""
+    if isinstance(metadata, Mapping):
+        meta = typing.cast(Mapping[str, Any], metadata)
+        approve = meta.get("approve", True)
+        reason = meta.get("reason")
+        return approve is not False, reason if isinstance(reason, str) else None
+    return True, None
+
+
+def _pending_metadata(reply: ToolReply) -> dict[str, Any]:
+    """What `DeferredToolRequests.metadata` says of a paused `run_code` call: the
+    call it waits on, and the calls the code already made."""
+    pending = reply.pending
+    assert pending is not None
+    record = reply.record
+    calls = record.calls if record is not None else []
+    return {
+        "token": pending.token,
+        "function": pending.function,
+        "args": list(pending.args),
+        "kwargs": dict(pending.kwargs),
+        "arguments": dict(pending.arguments),
+        "call": pending.describe(),
+        "line": pending.line,
+        "code_line": pending.code_line,
+        "expires_at": pending.expires_at,
+        "calls_made": [
+            {
+                "function": c.function,
+                "args": list(c.args),
+                "kwargs": dict(c.kwargs),
+                "ok": c.ok,
+                "approval": c.approval,
+            }
+            for c in calls
+        ],
+    }

@@ -12,6 +12,8 @@ from typing import Any
 from pydantic_ai import RunContext
 from pydantic_ai.exceptions import ApprovalRequired, CallDeferred
 
+from agent_tools.base.approval import ApprovalRequested, approval_granted
+
 __all__ = [
     "ApprovalRequiredStop",
     "CallDeferredStop",
@@ -25,8 +27,10 @@ __all__ = [
 ]
 
 
-class ApprovalRequiredStop(BaseException):
-    """Stops a `run_code` run at a call to a function that needs a person's approval.
+class ApprovalRequiredStop(ApprovalRequested):
+    """A function that needs a person's approval was called: the run pauses at the
+    call (see `sandbox.approvals`), or, where it cannot pause (a call through
+    `parallel_map`, or asked again after approval), stops.
 
     A BaseException rather than an Exception: the execution then stops the whole run
     with it, whatever the sandboxed code catches (see `Execution._stop`)."""
@@ -47,7 +51,8 @@ def _stop(name: str, kind: str, raised: str | None = None) -> BaseException:
     )
     if kind == "unapproved":
         return ApprovalRequiredStop(
-            f"{name} needs a person's approval, which run_code cannot ask for; {tail}"
+            f"{name} needs a person's approval, which this call cannot wait for (only a direct "
+            f"call, outside parallel_map and asyncio.gather, can pause the run for a person); {tail}"
         )
     return CallDeferredStop(
         f"{name} is deferred (its result comes from outside this agent run), "
@@ -56,11 +61,13 @@ def _stop(name: str, kind: str, raised: str | None = None) -> BaseException:
 
 
 def catalog_note(name: str, kind: str) -> str:
-    """The line a stub's docstring gets when code cannot call the function."""
+    """The line a stub's docstring gets when a call cannot simply run."""
     if kind == "unapproved":
         return (
-            "Needs a person's approval: run_code cannot call it yet "
-            f"(a call stops the run; {name} does not run)."
+            "Needs a person's approval: a direct call pauses the run until a person decides; "
+            "approved, it runs and returns as usual; denied, it raises PermissionError (with the "
+            "reason) at the call. Calls through parallel_map or asyncio.gather cannot wait: "
+            f"call {name} directly."
         )
     return (
         "Deferred: its result comes from outside this agent run, so run_code cannot call it "
@@ -70,8 +77,11 @@ def catalog_note(name: str, kind: str) -> str:
 
 def tool_ctx(ctx: RunContext[Any], name: str) -> RunContext[Any]:
     """The context a registered function (or its `prepare`) gets: named for it, and
-    never approved, since a person approving `run_code` did not approve this call."""
-    return dataclasses.replace(ctx, tool_name=name, tool_call_approved=False, tool_call_metadata=None)
+    approved only when a person approved this very call (the run paused at it and was
+    resumed with approval), never because a person approved `run_code` itself."""
+    return dataclasses.replace(
+        ctx, tool_name=name, tool_call_approved=approval_granted.get(), tool_call_metadata=None
+    )
 
 
 run_context: contextvars.ContextVar[RunContext[Any] | None] = contextvars.ContextVar(

@@ -30,6 +30,7 @@ from agent_tools.adapters.pydantic_ai_guards import (
     run_context,
     tool_ctx,
 )
+from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRule
 from agent_tools.sandbox.schema import PARAM_DOCS, signature_from_schema
 
 __all__ = ["SourceTool", "ToolsetSource", "step_tools"]
@@ -75,7 +76,7 @@ class SourceTool:
         doc = self.doc or ""
         if original != name:
             doc = f"(the tool {original!r})\n\n{doc}".strip()
-        if entry.kind == "function":
+        if entry.kind in ("function", "unapproved"):
 
             async def call(*args: Any, **kwargs: Any) -> Any:
                 arguments = built.arguments(*args, **kwargs)
@@ -87,8 +88,12 @@ class SourceTool:
                 return await source.toolset.call_tool(original, validated, tool_ctx(ctx, original), tool)
 
             wrapper = guarded(call, name, True)
+            # A tool that needs approval waits on every call; any other may ask at call
+            # time (a toolset behind `approval_required()` raises ApprovalRequired).
+            setattr(wrapper, APPROVAL_ATTR, ApprovalRule(self_decides=entry.kind == "function"))
         else:
             wrapper = refused(name, entry.kind, True)
+        if entry.kind != "function":
             note = catalog_note(name, entry.kind)
             doc = f"{doc}\n\n{note}" if doc and '"""' not in doc else note
         dress(wrapper, name, doc or None, built.signature)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from agent_tools.base.approval import PendingApproval
     from agent_tools.base.errors import SandboxError
 
 __all__ = ["HostCall", "RunRecord"]
@@ -27,6 +28,9 @@ class HostCall:
     """Which attempt of the run made the call (see `retries`)."""
     started_ns: int = 0
     """When the call started (`time.time_ns()`), for tracing."""
+    approval: str | None = None
+    """For a call that waited for a person: "approved" (it ran) or "denied" (it did
+    not; the code got a PermissionError). None for every other call."""
 
     @property
     def ok(self) -> bool:
@@ -56,3 +60,17 @@ class RunRecord:
     """With `debuggable=True`: the failure's sandbox frames, innermost last."""
     report_path: Path | None = None
     """With `report=True`: the HTML report of this run."""
+    pending: PendingApproval | None = None
+    """Set when the run paused at a call that needs a person's approval: the call,
+    and the token that resumes the run (`agent_tools.resume`)."""
+
+    @property
+    def status(self) -> str:
+        """ "waiting for approval" (see `pending`), "failed" or "ok"."""
+        if self.pending is not None:
+            return "waiting for approval"
+        # Each failed attempt left an error; a retry that succeeded left fewer errors
+        # than attempts. A failure outside any attempt (inputs, output) adds one more.
+        if self.errors and len(self.errors) >= max(self.attempts, 1):
+            return "failed"
+        return "ok"

@@ -107,7 +107,7 @@ def chat(
 ) -> None:
     """Chat in the terminal with an agent whose only tool is run_code."""
     import pydantic_ai
-    from pydantic_ai import Agent
+    from pydantic_ai import Agent, DeferredToolRequests
 
     from agent_tools.adapters.pydantic_ai import CodeToolset
     from agent_tools.cli.chat_display import ChatDisplay, watch_calls
@@ -125,7 +125,12 @@ def chat(
         typer.echo(f"agent-tools chat: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_USAGE) from None
     pydantic_ai.BANNER_ENABLED = False  # pydantic-ai's first-run banner would land mid-conversation
-    agent = Agent(chat_model, output_type=str, toolsets=[toolset], instructions=toolset.instructions_text)
+    agent = Agent(
+        chat_model,
+        output_type=[str, DeferredToolRequests],  # a run paused for approval ends with the latter
+        toolsets=[toolset],
+        instructions=toolset.instructions_text,
+    )
     chat_session = ChatSession(agent, toolset, display)
     names = list(toolset.runner.functions)
     counted = f"{len(names)} function{'' if len(names) == 1 else 's'}"

@@ -6,7 +6,10 @@ from turn to turn as the run's messages; a turn that fails or is cancelled
 leaves it as it was, so the next question starts from the last good answer.
 Ctrl-C during a turn cancels that turn's task (a SIGINT handler on the event
 loop, installed only while the turn runs), and at the prompt it clears the line:
-only `/quit` or end of input ends the session.
+only `/quit` or end of input ends the session. When the code reaches a call that
+needs approval, the run pauses and the session asks `approve refund(order_id=7,
+amount=120.0)? [y/N]`; the answer resumes the same sandbox run (no means the call
+raises PermissionError in the code, which may handle it).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
-from pydantic_ai import Agent, RunContext
+from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, RunContext
 from pydantic_ai.messages import (
     AgentStreamEvent,
     FunctionToolCallEvent,
@@ -84,7 +87,9 @@ def _sigint_cancels(task: asyncio.Task[Any]) -> Generator[None]:
 class ChatSession:
     """One chat session: the agent, the conversation so far, and the screen."""
 
-    def __init__(self, agent: Agent[None, str], toolset: CodeToolset, display: ChatDisplay) -> None:
+    def __init__(
+        self, agent: Agent[None, str | DeferredToolRequests], toolset: CodeToolset, display: ChatDisplay
+    ) -> None:
         self.agent, self.toolset, self.display = agent, toolset, display
         self.console = display.console
         self.history: list[ModelMessage] = []
@@ -191,26 +196,62 @@ class ChatSession:
         self.transcript.code_result(reply.text, reply.ok)
         self.display.reply(reply)
 
+    async def _approvals(self, requests: DeferredToolRequests) -> DeferredToolResults:
+        """Ask the person about each call a paused run waits on."""
+        results = DeferredToolResults()
+        for call in requests.approvals:
+            meta: object = requests.metadata.get(call.tool_call_id)
+            what = meta.get("call") if isinstance(meta, dict) else None
+            answer = await self._read_answer(f"approve {what or call.tool_name}? [y/N] ")
+            results.approvals[call.tool_call_id] = True  # run_code goes on, either way
+            if answer.strip().lower() in ("y", "yes"):
+                self.transcript.note(f"approved {what}")
+            else:
+                results.metadata[call.tool_call_id] = CodeToolset.deny("the user did not approve it")
+                self.transcript.note(f"denied {what}")
+        return results
+
+    async def _read_answer(self, question: str) -> str:
+        """One answer line; no answer (end of input, Ctrl-C) is no."""
+        self.display.end_text()
+        try:
+            if self._session is not None:
+                return await self._session.prompt_async(question)
+            return input(question)
+        except (EOFError, KeyboardInterrupt):
+            return ""
+
     async def _turn(self, prompt: str) -> None:
         self.transcript.user(prompt)
         self.display.start_turn()
         self._streamed_text = ""
-        task = asyncio.ensure_future(
-            self.agent.run(prompt, message_history=self.history, event_stream_handler=self._events)
-        )
-        try:
-            with _sigint_cancels(task):
-                result = await task
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            task.cancel()
-            self.display.cancelled()
-            self.transcript.note("turn cancelled")
-            return
-        except Exception as exc:
-            message = f"the turn failed: {type(exc).__name__}: {exc}"
-            self.display.failed(message)
-            self.transcript.note(message)
-            return
+        history, deferred = self.history, None
+        result: Any = None
+        while True:
+            if deferred is None:
+                run = self.agent.run(prompt, message_history=history, event_stream_handler=self._events)
+            else:
+                run = self.agent.run(
+                    message_history=history, deferred_tool_results=deferred, event_stream_handler=self._events
+                )
+            task = asyncio.ensure_future(run)
+            try:
+                with _sigint_cancels(task):
+                    result = await task
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                task.cancel()
+                self.display.cancelled()
+                self.transcript.note("turn cancelled")
+                return
+            except Exception as exc:
+                message = f"the turn failed: {type(exc).__name__}: {exc}"
+                self.display.failed(message)
+                self.transcript.note(message)
+                return
+            if not isinstance(result.output, DeferredToolRequests):
+                break
+            # The code paused at calls that need approval: ask, then go on from there.
+            history, deferred = result.all_messages(), await self._approvals(result.output)
         self.history = result.all_messages()
         if not self._streamed_text.strip() and result.output:  # a model that did not stream its text
             self.display.text(result.output)

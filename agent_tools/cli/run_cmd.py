@@ -5,6 +5,12 @@ The code may call the functions named by `--tools` (by default the demo shop's,
 It prints the result, every host call (arguments, result or error, duration),
 the code's printed output and the timings; `--json` prints the run record as one
 JSON object instead. Exit status: 0 success, 1 the code failed, 2 bad usage.
+
+A call that needs a person's approval (a function marked `requires_approval`, a
+tool with `requires_approval=True`) pauses the run: in a terminal the command asks
+`approve refund(order_id=7, amount=120.0)? [y/N]` and goes on (no: the call raises
+PermissionError in the code); with no terminal to ask (stdin piped or the code read
+from it), the run ends there, waiting, with exit status 1.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from agent_tools.base.errors import SandboxError, short_repr
 from agent_tools.base.record import HostCall, RunRecord
 from agent_tools.cli.status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
 from agent_tools.cli.tools import ToolsError, load_tools, open_mcp
-from agent_tools.task.template import orchestrator_from_str
+from agent_tools.task.template import orchestrator_from_str, resume
 from agent_tools.task.template import run as run_template
 
 __all__ = ["UsageError", "parse_inputs", "record_to_json", "run"]
@@ -107,6 +113,7 @@ def _call_json(call: HostCall) -> dict[str, Any]:
         "result": call.result,
         "error": error,
         "duration": call.duration,
+        "approval": call.approval,
     }
 
 
@@ -124,6 +131,15 @@ def record_to_json(record: RunRecord | None, error: SandboxError | None = None) 
         "duration": record.duration,
         "host_time": record.host_time,
         "attempts": record.attempts,
+        "status": record.status,
+        "pending": None
+        if record.pending is None
+        else {
+            "call": record.pending.describe(),
+            "function": record.pending.function,
+            "arguments": record.pending.arguments,
+            "line": record.pending.line,
+        },
     }
 
 
@@ -279,6 +295,19 @@ def _run(
                 raise
             raise UsageError(f"cannot register the functions: {exc}") from None
         record = run_template(template, **inputs)
+        interactive = file != "-" and sys.stdin.isatty()
+        while record.pending is not None and interactive:
+            pending = record.pending
+            answer = typer.prompt(
+                f"approve {pending.describe()}? [y/N]", default="", show_default=False, err=True
+            )
+            approved = answer.strip().lower() in ("y", "yes")
+            record = resume(
+                pending.token,
+                approve=approved,
+                reason=None if approved else "the user did not approve it",
+                template=template,
+            )
     except UsageError as exc:
         raise _fail_usage(str(exc)) from None
     except SandboxError as error:
@@ -287,6 +316,20 @@ def _run(
         else:
             _print_failure(Console(stderr=True, highlight=False), error)
         raise typer.Exit(EXIT_CODE_FAILED) from None
+    if record.pending is not None:  # nobody to ask: the run ends waiting
+        if json_output:
+            _print_json(record_to_json(record))
+        else:
+            _print_record(Console(highlight=False), record)
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                Text(
+                    f"agent-tools run: the code is waiting for a person's approval of "
+                    f"{record.pending.describe()} (line {record.pending.line}), and there is no "
+                    "terminal to ask: run the file in a terminal to answer",
+                    style="red",
+                )
+            )
+        raise typer.Exit(EXIT_CODE_FAILED)
     if json_output:
         _print_json(record_to_json(record))
     else:

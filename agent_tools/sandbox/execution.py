@@ -24,25 +24,31 @@ from pydantic_monty import MontyError
 
 from agent_tools.base import errors as e
 from agent_tools.base.prompts import hint
+from agent_tools.sandbox.approvals import Approvals, Decision, Paused
 from agent_tools.sandbox.classify import Classifier, blocks, cause_of, preflight_error
 from agent_tools.sandbox.fanout import FanOut, gather_values
-from agent_tools.sandbox.functions import FLYTE_MAP, PARALLEL_MAP
+from agent_tools.sandbox.functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
 from agent_tools.sandbox.hostcalls import cancel_all_tasks
 from agent_tools.sandbox.output import Output
 from agent_tools.sandbox.plan import Limits, Plan
 from agent_tools.sandbox.pool import MAX_NESTING, Runtime, nesting
 from agent_tools.sandbox.source import GATHER_BUILTIN
 
-__all__ = ["Execution", "Limits", "Plan"]
+__all__ = ["Decision", "Execution", "Limits", "Paused", "Plan"]
 
 
-class Execution(FanOut, Classifier):
+class Execution(Approvals, FanOut, Classifier):
     """Runs a plan once. Not reusable: make one per attempt."""
+
+    decision: Decision | None = None
+    """Set to resume a paused run (see `sandbox.approvals`): its dump and the answer
+    to the call it waits on."""
+    _gated: dict[str, HostFunction] | None = None
 
     def run(self, runtime: Runtime, inputs: dict[str, Any]) -> Any:
         plan = self.plan
         state = self.state
-        if plan.preflight:
+        if plan.preflight and self.decision is None:
             problems = plan.problems(state.names if state is not None else frozenset())
             if problems:
                 raise preflight_error(problems, self.source, plan.shifts, plan.functions)
@@ -52,6 +58,11 @@ class Execution(FanOut, Classifier):
         else:  # code restored from an earlier run may call any function, not only those named here
             bound, builtins = tuple(plan.functions.values()), True
         lookup: dict[str, Any] | None = None
+        if self.decision is not None:  # a paused run may go on to call any function
+            bound, builtins = tuple(plan.functions.values()), True
+        gated = {fn.name: fn for fn in bound if fn.approval is not None}
+        if gated or self.decision is not None:
+            self._gated = gated  # fed step by step, so that a call can pause
         if bound or builtins:
             lookup = {fn.name: self._bind(fn) for fn in bound}
             if builtins:
@@ -84,6 +95,9 @@ class Execution(FanOut, Classifier):
                 # idle worker killed from outside, which the pool had not noticed yet):
                 # nothing ran that matters, so the code runs once more on a fresh one.
                 value = self._checkout_and_feed(runtime, inputs, lookup, collector)
+        except Paused:
+            self.stdout = collector.output
+            raise
         except MontyError as exc:
             self.stdout = collector.output
             if self._abort is not None:
@@ -149,27 +163,34 @@ class Execution(FanOut, Classifier):
         lookup: dict[str, Any] | None,
         collector: Output,
     ) -> Any:
-        plan, state = self.plan, self.state
-        if state is not None and state.data is not None:
-            session.load_session(state.data)
-        skip_type_check = False
-        while True:  # twice at most: again without the type check, see below
-            try:
-                value = session.feed_run(
-                    plan.code,
-                    inputs=inputs,
-                    external_lookup=lookup,
-                    print_callback=collector,
-                    os=self._os,
-                    skip_type_check=skip_type_check,
-                )
-                break
-            except pydantic_monty.MontyTypingError as typing_error:
-                if skip_type_check or blocks(typing_error, plan.functions):
-                    raise
-                # Only complaints the code would survive (Optional narrowing and
-                # the like): run it as written.
-                skip_type_check = True
+        plan, state, gated = self.plan, self.state, self._gated
+        if self.decision is not None:  # the dump holds the whole session, state and all
+            value = self._drive(self._answer(session, self.decision, lookup, collector), gated or {})
+        else:
+            if state is not None and state.data is not None:
+                session.load_session(state.data)
+            # Step by step (`feed_start`) when a call may have to wait for approval.
+            feed = session.feed_run if gated is None else session.feed_start
+            skip_type_check = False
+            while True:  # twice at most: again without the type check, see below
+                try:
+                    value = feed(
+                        plan.code,
+                        inputs=inputs,
+                        external_lookup=lookup,
+                        print_callback=collector,
+                        os=self._os,
+                        skip_type_check=skip_type_check,
+                    )
+                    break
+                except pydantic_monty.MontyTypingError as typing_error:
+                    if skip_type_check or blocks(typing_error, plan.functions):
+                        raise
+                    # Only complaints the code would survive (Optional narrowing and
+                    # the like): run it as written.
+                    skip_type_check = True
+            if gated is not None:
+                value = self._drive(value, gated)
         if state is not None and self._limit_hit is None and not self._killed:
             state.data = session.dump()
             state.names = state.names | plan.defines

@@ -36,6 +36,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from typing_extensions import is_typeddict
 
+from agent_tools.base.approval import ApprovalRequest, ApprovalRule, approval_rule
 from agent_tools.sandbox.schema import FIELD_DEFAULTS, FIELD_DOCS, OMITTED, PARAM_DOCS
 from agent_tools.sandbox.source import GATHER_BUILTIN
 
@@ -500,6 +501,25 @@ class HostFunction:
     """What the execution invokes: `func`, or `func` behind argument validation."""
     descriptions: Mapping[str, str] = field(default_factory=dict[str, str])
     """Parameter name -> description, for the stub's `Args:` section."""
+    approval: ApprovalRule | None = None
+    """When calls need a person's approval (`requires_approval`); None: never."""
+
+    def request(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> ApprovalRequest:
+        """A call of this function as an approval predicate sees it."""
+        arguments: dict[str, Any]
+        try:
+            if self.signature is None:
+                raise TypeError("no signature")
+            bound = self.signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+        except TypeError:
+            arguments = {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+        return ApprovalRequest(self.name, tuple(args), dict(kwargs), arguments)
+
+    def needs_approval(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+        """Whether this call must wait for a person before it runs."""
+        return self.approval is not None and self.approval.needs(self.request(args, kwargs))
 
     def stub(self) -> str:
         """This function's stub, its classes named as if it were alone (`build_stubs`
@@ -582,7 +602,7 @@ def _make(name: str, func: Callable[..., Any]) -> HostFunction:
         except Exception:  # e.g. a `__signature__` without the `__annotations__` pydantic reads
             call = validate_call(_annotated(target, sig))
     descriptions = _descriptions(func, sig)
-    return HostFunction(name, func, is_async, sig, call, descriptions)
+    return HostFunction(name, func, is_async, sig, call, descriptions, approval_rule(func))
 
 
 def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostFunction]:

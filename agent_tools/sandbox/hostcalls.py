@@ -14,6 +14,7 @@ from typing import Any
 from pydantic_monty import NOT_HANDLED
 
 from agent_tools.base import errors as e
+from agent_tools.base.approval import ApprovalRequested
 from agent_tools.base.prompts import hint
 from agent_tools.base.record import HostCall
 from agent_tools.boundary.measure import preview
@@ -24,7 +25,7 @@ from agent_tools.sandbox.eager import run_eager, thread_loop
 from agent_tools.sandbox.functions import HostFunction
 from agent_tools.sandbox.pool import nesting
 
-__all__ = ["HostCalls", "cancel_all_tasks"]
+__all__ = ["AskedForApproval", "HostCalls", "cancel_all_tasks"]
 
 
 _PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
@@ -38,6 +39,11 @@ class _Stopped(RuntimeError):
     def __init__(self, original: BaseException) -> None:
         super().__init__(f"stopped by {type(original).__name__}")
         self.original = original
+
+
+class AskedForApproval(BaseException):
+    """A registered function raised `ApprovalRequested` on a call that can pause (see
+    `sandbox.approvals`): the feed pauses at the call instead of stopping."""
 
 
 def cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
@@ -102,6 +108,31 @@ class HostCalls(ExecutionCore):
             if self._entered_at:
                 self._shortest_host_call = min(self._shortest_host_call, now - self._entered_at)
 
+    _gate_open: bool = False
+    """True while `sandbox.approvals` makes a call to a function with an approval rule
+    itself (anywhere else, such a call that needs approval stops the run)."""
+    _approving: bool = False
+    """True while the call being made was approved by a person."""
+
+    def _check_gate(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """A call to a function with an approval rule that `sandbox.approvals` does not
+        make itself (one through `parallel_map` or `asyncio.gather`) cannot wait for a
+        person: if it needs approval, the run stops (fail closed)."""
+        if not self._gate_open and fn.needs_approval(args, kwargs):
+            record = self._start_call(fn, args, kwargs)
+            raise self._stop(record, time.perf_counter(), ApprovalRequested(_cannot_wait(fn.name))) from None
+
+    def _asked(self, record: HostCall, exc: BaseException) -> bool:
+        """Whether `exc`, raised by a registered function, asks for approval of a call
+        that can pause. Then the call is taken back from the record (it had no effect,
+        and is made again once approved) and the feed pauses."""
+        if not isinstance(exc, ApprovalRequested) or not self._gate_open or self._approving:
+            return False
+        with self._lock:
+            if self.calls and self.calls[-1] is record:
+                self.calls.pop()
+        return True
+
     def _unpin(self) -> None:
         pin = self._pin
         if pin is not None and self._colocation is not None:
@@ -164,6 +195,8 @@ class HostCalls(ExecutionCore):
     def _invoke(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         pin = self._host_side() if self._colocation is not None else None
         try:
+            if fn.approval is not None:
+                self._check_gate(fn, args, kwargs)
             record = self._start_call(fn, args, kwargs)
             started = time.perf_counter()
             try:
@@ -171,10 +204,14 @@ class HostCalls(ExecutionCore):
                 if fn.is_async:
                     result = self._await(self._guard(result))
             except _Stopped as stopped:
+                if self._asked(record, stopped.original):
+                    raise AskedForApproval from None
                 raise self._stop(record, started, stopped.original) from None
             except Exception as exc:
                 return self._finish_call(record, started, None, exc)
             except BaseException as exc:  # KeyboardInterrupt, SystemExit, ... from host code
+                if self._asked(record, exc):
+                    raise AskedForApproval from None
                 raise self._stop(record, started, exc) from None
             return self._finish_call(record, started, result, None)
         finally:
@@ -183,6 +220,8 @@ class HostCalls(ExecutionCore):
 
     async def _ainvoke(self, fn: HostFunction, args: tuple[Any, ...], sem: asyncio.Semaphore) -> Any:
         async with sem:
+            if fn.approval is not None:
+                self._check_gate(fn, args, {})
             record = self._start_call(fn, args, {})
             started = time.perf_counter()
             nesting.set(self.depth + 1)  # this task's own context
@@ -223,14 +262,18 @@ class HostCalls(ExecutionCore):
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 self._abort = exc
             else:
-                error = e.HostFunctionError(
-                    f"{e.format_call(record.function, record.args, record.kwargs)} raised "
-                    f"{type(exc).__name__}{f': {exc}' if str(exc) else ''} "
-                    + (
+                call = e.format_call(record.function, record.args, record.kwargs)
+                if isinstance(exc, ApprovalRequested):
+                    why = str(exc) or "it needs a person's approval"
+                    what = f"{call} was not made: {why}; the run was stopped"
+                else:
+                    what = f"{call} raised {type(exc).__name__}{f': {exc}' if str(exc) else ''} " + (
                         "(a FatalToolError: the run was stopped)"
                         if isinstance(exc, e.FatalToolError)
                         else "(a BaseException, not an Exception: the run was stopped)"
-                    ),
+                    )
+                error = e.HostFunctionError(
+                    what,
                     function=record.function,
                     args=record.args,
                     kwargs=record.kwargs,
@@ -264,3 +307,11 @@ class HostCalls(ExecutionCore):
         if name == "os.environ":
             return dict(self.env_vars)
         return NOT_HANDLED
+
+
+def _cannot_wait(name: str) -> str:
+    return (
+        f"{name} needs a person's approval, which a call through parallel_map or asyncio.gather "
+        f"cannot wait for: call {name}(...) directly, one call at a time, and the run pauses there "
+        "until a person decides"
+    )

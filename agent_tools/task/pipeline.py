@@ -12,14 +12,17 @@ import concurrent.futures
 import contextlib
 import contextvars
 import inspect
+import itertools
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import tenacity
 
+from agent_tools.base.approval import ApprovalTokenError
 from agent_tools.base.config import Backoff
 from agent_tools.base.errors import (
     HostFunctionError,
@@ -37,10 +40,11 @@ from agent_tools.base.record import RunRecord
 from agent_tools.boundary.measure import CUT_MARKER, cut_short, io_size, measure
 from agent_tools.boundary.plain import type_name
 from agent_tools.sandbox.eager import run_eager
-from agent_tools.sandbox.execution import Execution
+from agent_tools.sandbox.execution import Decision, Execution, Paused
 from agent_tools.sandbox.interrupts import unwatch_interrupts, watch_interrupts
 from agent_tools.sandbox.pool import get_runtime
 from agent_tools.task import cache as result_cache
+from agent_tools.task.approvals import ApprovalStore, PausedRun, fingerprint, new_token, resolve_store
 from agent_tools.task.redaction import Redactor
 from agent_tools.task.report import write_report
 
@@ -48,11 +52,35 @@ if TYPE_CHECKING:
     from agent_tools.task.state import SessionState
     from agent_tools.task.template import CodeTaskTemplate
 
-__all__ = ["RETRYABLE", "arun_template", "run_template"]
+__all__ = [
+    "RETRYABLE",
+    "PauseOptions",
+    "aresume_template",
+    "arun_template",
+    "resume_template",
+    "run_template",
+]
 
 RETRYABLE: tuple[type[SandboxError], ...] = (HostFunctionError, WorkerCrashedError)
 """Failures worth another attempt: a registered function raised (it may be flaky) or
 the worker died. Syntax, type-check, validation and limit errors would fail again."""
+
+
+@dataclass(frozen=True)
+class PauseOptions:
+    """Where a run that pauses for approval is kept (`store`, None: the process-wide
+    one) and the caller's own key for it (`ref`: a pydantic-ai tool call id)."""
+
+    store: ApprovalStore | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """A paused run going on: what it had done, and the answer to its waiting call."""
+
+    paused: PausedRun
+    decision: Decision
 
 
 def _call_hook(result: Any) -> Any:
@@ -143,8 +171,10 @@ def _run_attempt(
     secret_env: Mapping[str, str],
     state: SessionState | None,
     redactor: Redactor | None = None,
+    resumption: Resumption | None = None,
 ) -> Any:
-    """One execution, bounded by the template's wall-clock timeout if it has one."""
+    """One execution, bounded by the template's wall-clock timeout if it has one (less
+    what a resumed run had already used)."""
     runtime = get_runtime()
     if loop is None and template._has_async and asyncio.events._get_running_loop() is not None:  # pyright: ignore[reportPrivateUsage]
         # A sync call made inside a running event loop (a notebook cell, an async
@@ -154,6 +184,13 @@ def _run_attempt(
     plan = template._plan()  # pyright: ignore[reportPrivateUsage]
     execution = Execution(plan, loop, secret_env, state, redactor.text if redactor else None)
     seconds = template.timeout.seconds if template.timeout is not None else None
+    stdout_before = ""
+    if resumption is not None:
+        execution.decision = resumption.decision
+        execution._counter = itertools.count(len(record.calls))  # pyright: ignore[reportPrivateUsage] - the budget carries over
+        stdout_before = resumption.paused.stdout
+        if seconds is not None:
+            seconds = max(seconds - resumption.paused.active_seconds, 0.001)
     stopper = _current_stopper.get()
     if stopper is not None:
         stopper.attach(execution)
@@ -171,7 +208,7 @@ def _run_attempt(
         for call in execution.calls:
             call.attempt = record.attempts
         record.calls += execution.calls  # every attempt's calls: they may have had effects
-        record.stdout = execution.stdout  # what the last attempt printed
+        record.stdout = stdout_before + execution.stdout  # what the last attempt printed
         record.host_time += execution.host_time
 
 
@@ -316,15 +353,19 @@ def _run_plain(
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
     loop: asyncio.AbstractEventLoop | None,
+    pause: PauseOptions | None,
 ) -> RunRecord:
     """`run_template` for a template that needs none of the optional steps (`_plain`):
     the same checks in the same order, one attempt, nothing else."""
     started = time.perf_counter()
     record = RunRecord()
+    in_size = 0
     try:
         inputs, in_size = _inputs(template, args, kwargs)
         record.attempts = 1  # as in the general path: inputs that fail validation make no attempt
         record.result = _output(template, _run_attempt(template, inputs, loop, record, {}, None), in_size)
+    except Paused as paused:
+        _keep_paused(template, paused, record, started, in_size, {}, None, pause, 0.0)
     except SandboxError as err:
         record.errors.append(err)
         err.record = record
@@ -334,6 +375,50 @@ def _run_plain(
     return record
 
 
+def _keep_paused(
+    template: CodeTaskTemplate,
+    paused: Paused,
+    record: RunRecord,
+    started: float,
+    in_size: int,
+    secret_env: Mapping[str, str],
+    state: SessionState | None,
+    pause: PauseOptions | None,
+    spent: float,
+) -> None:
+    """The run paused at a call that needs approval: keep it in the store, and name
+    the call and its token in the record. `spent`: seconds of earlier segments."""
+    store = resolve_store(pause.store if pause is not None else None)
+    now = time.time()
+    lines = template._user_source.splitlines()  # pyright: ignore[reportPrivateUsage]
+    line = paused.line
+    kept = PausedRun(
+        token=new_token(),
+        fingerprint=fingerprint(template),
+        snapshot=paused.snapshot,
+        source=template._user_source,  # pyright: ignore[reportPrivateUsage]
+        function=paused.function,
+        args=paused.args,
+        kwargs=paused.kwargs,
+        arguments=dict(paused.request.arguments),
+        line=line,
+        code_line=lines[line - 1].strip() if line is not None and 0 < line <= len(lines) else "",
+        calls=list(record.calls),
+        stdout=record.stdout,
+        attempts=record.attempts,
+        host_time=record.host_time,
+        active_seconds=spent + (time.perf_counter() - started),
+        in_size=in_size,
+        created_at=now,
+        expires_at=now + store.expire_after,
+        ref=pause.ref if pause is not None else None,
+        template=template,
+        state=state,
+    )
+    store.put(kept, secrets=secret_env)
+    record.pending = kept.pending()
+
+
 def run_template(
     template: CodeTaskTemplate,
     args: tuple[Any, ...],
@@ -341,17 +426,22 @@ def run_template(
     loop: asyncio.AbstractEventLoop | None,
     *,
     state: SessionState | None = None,
+    pause: PauseOptions | None = None,
 ) -> RunRecord:
     """Run `template` once from the caller's point of view (maybe several attempts).
-    With `state`, the run starts from its variables and leaves its own in it."""
+    With `state`, the run starts from its variables and leaves its own in it. A run
+    that reaches a call needing approval pauses: the record's `pending` names the
+    call and its token (kept in `pause.store`, or the process-wide store)."""
     if state is None and _plain(template):
-        return _run_plain(template, args, kwargs, loop)
+        return _run_plain(template, args, kwargs, loop, pause)
     started = time.perf_counter()
     record = RunRecord()
     redactor: Redactor | None = None
     inputs: dict[str, Any] = dict(kwargs)
     error: SandboxError | None = None
     token = None
+    in_size = 0
+    secret_env: dict[str, str] = {}
     try:
         try:
             # Secrets first: a missing one fails the run before anything (a `pre` hook, a
@@ -378,6 +468,13 @@ def run_template(
                     result_cache.get_store().put(key, value, secrets=secret_env)
             custom_post = template._custom_post  # pyright: ignore[reportPrivateUsage]
             record.result = _call_hook(template.post(result)) if custom_post else result
+        except Paused as paused:
+            try:
+                _keep_paused(template, paused, record, started, in_size, secret_env, state, pause, 0.0)
+            except SandboxError as err:  # it cannot be kept (a secret in its state, on disk)
+                error = err
+                record.errors.append(err)
+                err.record = record
         except SandboxError as err:
             error = err
             if not record.errors or record.errors[-1] is not err:
@@ -408,6 +505,12 @@ def _finish(
         if error is not None:
             redactor.error(error)
         inputs = redactor.value(dict(inputs))
+        pending = record.pending
+        if pending is not None:  # what a person is shown to decide on
+            pending.args = tuple(redactor.value(list(pending.args)))
+            pending.kwargs = redactor.value(dict(pending.kwargs))
+            pending.arguments = redactor.value(dict(pending.arguments))
+            pending.code_line = redactor.text(pending.code_line)
     if template.report:
         record.report_path = write_report(
             name=template.name,
@@ -425,6 +528,7 @@ async def arun_template(
     kwargs: Mapping[str, Any],
     *,
     state: SessionState | None = None,
+    pause: PauseOptions | None = None,
 ) -> RunRecord:
     """`run_template` from async code: on a runtime thread, so the caller's loop stays
     free (and serves the run's async functions). Cancelling the awaiting task stops
@@ -434,7 +538,120 @@ async def arun_template(
 
     def in_thread() -> RunRecord:
         _current_stopper.set(stopper)  # in the thread's own copy of the caller's context
-        return run_template(template, args, kwargs, loop, state=state)
+        return run_template(template, args, kwargs, loop, state=state, pause=pause)
+
+    try:
+        return await get_runtime().run_in_thread(in_thread)
+    except asyncio.CancelledError:
+        stopper.stop(SandboxError("the run was cancelled by its caller"))
+        raise
+
+
+def _claim(
+    template: CodeTaskTemplate | None, token: str, store: ApprovalStore
+) -> tuple[CodeTaskTemplate, PausedRun]:
+    """Claim the paused run of `token` for `template` (None: the template that paused
+    it, known only in the process that paused it). Nothing is claimed on an error."""
+    if template is None:
+        template = store.peek(token).template
+        if template is None:
+            raise ApprovalTokenError(
+                token,
+                "unavailable",
+                f"the paused run {token!r} was paused in another process (or its store keeps no "
+                "templates): resume it through the template that paused it, template.resume(token, ...)",
+            )
+    return template, store.claim(token, fingerprint(template))
+
+
+def resume_template(
+    template: CodeTaskTemplate | None,
+    token: str,
+    *,
+    approve: bool,
+    reason: str | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+    pause: PauseOptions | None = None,
+) -> RunRecord:
+    """Go on with the paused run of `token`: the call it waits on runs now (`approve`)
+    or raises `PermissionError` with `reason` in the sandbox; the code continues from
+    there, and may pause again. The record holds every host call since the run began
+    (none made twice) and all it printed. A bad, expired or used token, or a stored
+    run that fails its checks, raises `ApprovalTokenError` and nothing runs."""
+    if not isinstance(approve, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"approve must be True or False, got {approve!r}")
+    if reason is not None and not isinstance(reason, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"reason must be a str or None, got {type(reason).__name__}")
+    store = resolve_store(pause.store if pause is not None else None)
+    template, paused = _claim(template, token, store)
+    pause = PauseOptions(store, (pause.ref if pause is not None else None) or paused.ref)
+    started = time.perf_counter()
+    record = RunRecord(
+        calls=list(paused.calls), stdout=paused.stdout, attempts=paused.attempts, host_time=paused.host_time
+    )
+    redactor: Redactor | None = None
+    error: SandboxError | None = None
+    redact_token = None
+    secret_env: dict[str, str] = {}
+    decision = Decision(paused.snapshot, paused.function, paused.args, paused.kwargs, approve, reason)
+    try:
+        try:
+            secret_env = _resolve_secrets(template) if template.secrets else {}
+            redactor = Redactor(secret_env) if secret_env else None
+            if redactor is not None:
+                redact_token = redacting(redactor.text)
+            value = _run_attempt(
+                template, {}, loop, record, secret_env, paused.state, redactor, Resumption(paused, decision)
+            )
+            result = _output(template, value, paused.in_size)
+            custom_post = template._custom_post  # pyright: ignore[reportPrivateUsage]
+            record.result = _call_hook(template.post(result)) if custom_post else result
+        except Paused as again:
+            try:
+                _keep_paused(
+                    template,
+                    again,
+                    record,
+                    started,
+                    paused.in_size,
+                    secret_env,
+                    paused.state,
+                    pause,
+                    paused.active_seconds,
+                )
+            except SandboxError as err:
+                error = err
+        except SandboxError as err:
+            error = err
+        if error is not None:
+            if not record.errors or record.errors[-1] is not error:
+                record.errors.append(error)
+            error.record = record
+        record.duration = paused.active_seconds + (time.perf_counter() - started)
+        _finish(template, record, {}, error, redactor)
+    finally:
+        if redact_token is not None:
+            stop_redacting(redact_token)
+    if error is not None:
+        raise error
+    return record
+
+
+async def aresume_template(
+    template: CodeTaskTemplate | None,
+    token: str,
+    *,
+    approve: bool,
+    reason: str | None = None,
+    pause: PauseOptions | None = None,
+) -> RunRecord:
+    """`resume_template` from async code (the loop stays free, as in `arun_template`)."""
+    loop = asyncio.get_running_loop()
+    stopper = Stopper()
+
+    def in_thread() -> RunRecord:
+        _current_stopper.set(stopper)
+        return resume_template(template, token, approve=approve, reason=reason, loop=loop, pause=pause)
 
     try:
         return await get_runtime().run_in_thread(in_thread)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from agent_tools.base.approval import ApprovalPending
 from agent_tools.base.config import RetryStrategy, SandboxedConfig, SerializationContext, require_int
 from agent_tools.base.record import RunRecord
 from agent_tools.boundary.interface import NativeInterface
@@ -27,11 +28,26 @@ from agent_tools.sandbox.execution import Limits, Plan
 from agent_tools.sandbox.functions import HostFunction, build_stubs, register
 from agent_tools.sandbox.source import dedent_source, prepare_source, wrap_map_iterables
 from agent_tools.task import params
+from agent_tools.task.approvals import ApprovalStore
 from agent_tools.task.cache import normalize_cache
 from agent_tools.task.params import check
-from agent_tools.task.pipeline import arun_template, run_template
+from agent_tools.task.pipeline import (
+    PauseOptions,
+    aresume_template,
+    arun_template,
+    resume_template,
+    run_template,
+)
 
-__all__ = ["CodeTaskTemplate", "arun", "orchestrate_local", "orchestrator_from_str", "run"]
+__all__ = [
+    "CodeTaskTemplate",
+    "aresume",
+    "arun",
+    "orchestrate_local",
+    "orchestrator_from_str",
+    "resume",
+    "run",
+]
 
 
 def _no_func(**kwargs: Any) -> None:
@@ -158,8 +174,9 @@ class CodeTaskTemplate:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run synchronously and return the result. Works in any thread, also inside a
-        running event loop (it blocks that loop's thread for the run)."""
-        return run_template(self, args, kwargs, None).result
+        running event loop (it blocks that loop's thread for the run). A run that
+        pauses for approval raises `ApprovalPending` (`run()` returns its record)."""
+        return _result(run_template(self, args, kwargs, None))
 
     async def aio(self, *args: Any, **kwargs: Any) -> Any:
         """Run from async code; the event loop stays free while the sandbox works."""
@@ -167,7 +184,24 @@ class CodeTaskTemplate:
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         """Execute the code in a Monty sandbox and return the validated result."""
-        return (await self._arun(args, kwargs)).result
+        return _result(await self._arun(args, kwargs))
+
+    def resume(
+        self, token: str, *, approve: bool, reason: str | None = None, store: ApprovalStore | None = None
+    ) -> RunRecord:
+        """Go on with a run of this template that paused for approval (`record.pending`):
+        approved, the call it waits on runs now, once; denied, it raises
+        `PermissionError` (with `reason`) in the code at that line. Returns the run's
+        record, which may be waiting again. `store`: where it was kept, if not the
+        process-wide store. Works in another process than the one that paused it,
+        given a store both share (`SQLiteApprovalStore`)."""
+        return resume_template(self, token, approve=approve, reason=reason, pause=PauseOptions(store))
+
+    async def aresume(
+        self, token: str, *, approve: bool, reason: str | None = None, store: ApprovalStore | None = None
+    ) -> RunRecord:
+        """`resume` from async code."""
+        return await aresume_template(self, token, approve=approve, reason=reason, pause=PauseOptions(store))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
@@ -402,6 +436,12 @@ async def orchestrate_local(
     return await template.aio(**inputs)
 
 
+def _result(record: RunRecord) -> Any:
+    if record.pending is not None:
+        raise ApprovalPending(record)
+    return record.result
+
+
 def run(template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> RunRecord:
     """Run `template` and return its `RunRecord` (result, host calls, printed output,
     timings). On failure the raised `SandboxError` carries the record as `.record`."""
@@ -411,3 +451,32 @@ def run(template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> RunRecord:
 async def arun(template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> RunRecord:
     """`run` for async code."""
     return await template._arun(args, inputs)  # pyright: ignore[reportPrivateUsage]
+
+
+def resume(
+    token: str,
+    *,
+    approve: bool,
+    reason: str | None = None,
+    template: CodeTaskTemplate | None = None,
+    store: ApprovalStore | None = None,
+) -> RunRecord:
+    """Go on with a run that paused for approval (its `record.pending.token`).
+    `approve=True` runs the call it waits on, once; `False` raises `PermissionError`
+    (with `reason`) in the code at that call. Returns the run's `RunRecord` (it may
+    be waiting again, at the next call that needs approval). `template` is needed
+    only for a run paused in another process. Raises `ApprovalTokenError` (and runs
+    nothing) for a token that is unknown, expired, already used or tampered with."""
+    return resume_template(template, token, approve=approve, reason=reason, pause=PauseOptions(store))
+
+
+async def aresume(
+    token: str,
+    *,
+    approve: bool,
+    reason: str | None = None,
+    template: CodeTaskTemplate | None = None,
+    store: ApprovalStore | None = None,
+) -> RunRecord:
+    """`resume` for async code."""
+    return await aresume_template(template, token, approve=approve, reason=reason, pause=PauseOptions(store))

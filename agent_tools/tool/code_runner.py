@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import pydantic_core
 
+from agent_tools.base.approval import PendingApproval
 from agent_tools.base.config import SandboxedConfig
 from agent_tools.base.errors import (
     FatalToolError,
@@ -29,12 +30,26 @@ from agent_tools.base.errors import (
 from agent_tools.base.prompts import render
 from agent_tools.base.record import HostCall, RunRecord
 from agent_tools.sandbox.functions import HostFunction, build_catalog, register
-from agent_tools.task.pipeline import arun_template
+from agent_tools.task.approvals import ApprovalStore, resolve_store
+from agent_tools.task.pipeline import (
+    PauseOptions,
+    aresume_template,
+    arun_template,
+    resume_template,
+    run_template,
+)
 from agent_tools.task.state import SessionState
 from agent_tools.task.template import CodeTaskTemplate, orchestrator_from_str
 from agent_tools.tool.capabilities import capability_sheet
 
-__all__ = ["DEFAULT_MAX_RESULT_CHARS", "CodeRunner", "FatalToolError", "Preflight", "ToolReply"]
+__all__ = [
+    "DEFAULT_MAX_RESULT_CHARS",
+    "CodeRunner",
+    "FatalToolError",
+    "Preflight",
+    "ToolReply",
+    "format_pending",
+]
 
 DEFAULT_MAX_RESULT_CHARS = 20_000
 """How much of a result the model gets back before it is cut (configurable)."""
@@ -48,6 +63,9 @@ class ToolReply:
     ok: bool
     record: RunRecord | None
     error: SandboxError | None
+    pending: PendingApproval | None = None
+    """Set when the run paused for a person's approval (`text` says so; `ok` is
+    False): the call, and the token `CodeRunner.resume` takes."""
 
 
 def _json(value: Any) -> str:
@@ -104,6 +122,15 @@ def format_error(error: SandboxError, code: str) -> str:
     return render("error", headline=error.headline(), code=listing, details=details)
 
 
+def format_pending(pending: PendingApproval) -> str:
+    """What a paused run says while it waits (the model reads it only where the
+    framework shows it one)."""
+    return (
+        f"The code is paused at line {pending.line}, waiting for a person to approve "
+        f"{pending.describe()}. {pending.calls_made} earlier call(s) already ran and will not run again."
+    )
+
+
 def _fatal(error: SandboxError) -> BaseException | None:
     """The exception to raise to the caller when the model cannot fix `error`."""
     if isinstance(error, SecretError):
@@ -151,10 +178,13 @@ class CodeRunner:
         preflight: Preflight | None = None,
         type_check: bool | None = None,
         timeout_ms: int = 30_000,
+        approval_store: ApprovalStore | None = None,
         **template_options: Any,
     ) -> None:
         self.functions: dict[str, HostFunction] = register(tasks)
         self.max_result_chars = max_result_chars
+        self.approval_store = approval_store
+        """Where runs that pause for approval wait (None: the process-wide store)."""
         if "plugin_config" not in template_options:
             template_options["plugin_config"] = _config(preflight, type_check, timeout_ms)
         elif preflight is not None or type_check is not None:
@@ -211,6 +241,8 @@ class CodeRunner:
         """Turn an outcome into the model's text; raise what the model cannot fix."""
         if error is None:
             assert record is not None
+            if record.pending is not None:
+                return ToolReply(format_pending(record.pending), False, record, None, record.pending)
             return ToolReply(format_result(record, self.max_result_chars), True, record, None)
         fatal = _fatal(error)
         if fatal is not None:
@@ -223,10 +255,13 @@ class CodeRunner:
         *,
         state: SessionState | None = None,
         functions: Mapping[str, Callable[..., Any]] | None = None,
+        ref: str | None = None,
     ) -> ToolReply:
+        """Run one `run_code` call. A run that pauses for approval answers with
+        `reply.pending` (kept in `approval_store`, under `ref` if given)."""
         template = self.template(code, functions)
         try:
-            record = state.run(template) if state is not None else template._run((), {}, None)  # pyright: ignore[reportPrivateUsage]
+            record = run_template(template, (), {}, None, state=state, pause=self._pause(ref))
         except SandboxError as error:
             return self.reply(code, None, error)
         return self.reply(code, record, None)
@@ -237,10 +272,66 @@ class CodeRunner:
         *,
         state: SessionState | None = None,
         functions: Mapping[str, Callable[..., Any]] | None = None,
+        ref: str | None = None,
     ) -> ToolReply:
         template = self.template(code, functions)
         try:
-            record = await arun_template(template, (), {}, state=state)
+            record = await arun_template(template, (), {}, state=state, pause=self._pause(ref))
+        except SandboxError as error:
+            return self.reply(code, None, error)
+        return self.reply(code, record, None)
+
+    def _pause(self, ref: str | None) -> PauseOptions | None:
+        if self.approval_store is None and ref is None:
+            return None
+        return PauseOptions(self.approval_store, ref)
+
+    def _resumable(
+        self, token: str, functions: Mapping[str, Callable[..., Any]] | None
+    ) -> tuple[CodeTaskTemplate, str]:
+        """The template that paused `token`'s run: kept with it in this process, else
+        made again from its code (and checked against it when claimed)."""
+        paused = resolve_store(self.approval_store).peek(token)
+        template = paused.template
+        if template is None:
+            template = self.template(paused.source, functions)
+        return template, paused.source
+
+    def resume(
+        self,
+        token: str,
+        *,
+        approve: bool,
+        reason: str | None = None,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> ToolReply:
+        """Go on with a `run_code` call that paused for approval (`reply.pending.token`):
+        approved, the call runs now, once; denied, the code gets a `PermissionError`
+        with `reason` at that call. The reply is the call's outcome, or pending again.
+        A bad, expired or used token raises `ApprovalTokenError`, and nothing runs."""
+        template, code = self._resumable(token, functions)
+        try:
+            record = resume_template(
+                template, token, approve=approve, reason=reason, pause=PauseOptions(self.approval_store)
+            )
+        except SandboxError as error:
+            return self.reply(code, None, error)
+        return self.reply(code, record, None)
+
+    async def aresume(
+        self,
+        token: str,
+        *,
+        approve: bool,
+        reason: str | None = None,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> ToolReply:
+        """`resume` from async code."""
+        template, code = self._resumable(token, functions)
+        try:
+            record = await aresume_template(
+                template, token, approve=approve, reason=reason, pause=PauseOptions(self.approval_store)
+            )
         except SandboxError as error:
             return self.reply(code, None, error)
         return self.reply(code, record, None)

@@ -25,7 +25,15 @@ from agent_tools.task.cache import bounds
 from agent_tools.task.cache.plain import check_tree
 from agent_tools.task.cache.reader import refuse, unpickle
 
-__all__ = ["CacheStore", "default_cache_path", "get_store", "loads", "set_cache_path"]
+__all__ = [
+    "CacheStore",
+    "default_cache_path",
+    "dumps",
+    "get_store",
+    "holds_secret",
+    "loads",
+    "set_cache_path",
+]
 
 
 # --- stored values --------------------------------------------------------------------------------
@@ -85,6 +93,21 @@ def _dumps(value: Any, secrets: Mapping[str, str] | None = None) -> bytes:
     except (pickle.UnpicklingError, TypeError) as exc:
         raise TypeError(f"the result cache would not read the value back: {exc}") from None
     return data
+
+
+def dumps(value: Any, secrets: Mapping[str, str] | None = None) -> bytes:
+    """`value` as bytes `loads` reads back: plain data only, within the reader's
+    bounds, and never holding the value of one of `secrets` (a `TypeError` otherwise,
+    naming the secret, never its value). What the cache and the approval store write."""
+    return _dumps(value, secrets)
+
+
+def holds_secret(data: bytes, secrets: Mapping[str, str]) -> str | None:
+    """The name of the first of `secrets` whose value occurs in `data`, or None."""
+    for name, secret in secrets.items():
+        if _holds(data, secret):
+            return name
+    return None
 
 
 def loads(data: bytes) -> Any:
