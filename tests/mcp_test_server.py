@@ -23,6 +23,7 @@ from typing import Any, Literal
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.utilities.types import Image
+from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 server = MCPServer("agent-tools-test", log_level="WARNING")
@@ -80,7 +81,7 @@ def bump() -> int:
     return _BUMPS[0]
 
 
-@server.tool()
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
 def bumps() -> int:
     """How many times bump() ran."""
     return _BUMPS[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from pydantic_ai import Agent, RunContext
+from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, RunContext
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.toolsets import FunctionToolset
@@ -140,19 +140,33 @@ def test_a_prepared_toolset_decides_per_step() -> None:
     assert "def get_weather" in script.descriptions[0] and "def get_weather" not in script.descriptions[1]
 
 
-def test_a_tool_needing_approval_is_listed_and_stops_the_run() -> None:
+def test_a_tool_needing_approval_is_listed_and_waits_for_a_person() -> None:
     calls: list[tuple[str, dict[str, Any]]] = []
     guarded = weather_tools(calls).approval_required(
         lambda ctx, tool_def, args: tool_def.name == "get_weather"
     )
-    script = run(
-        at.CodeToolset([guarded]),
-        "try:\n    get_weather('Oslo')\nexcept Exception:\n    pass\n1",
-        "2",
+    script = Script(["try:\n    t = get_weather('Oslo')['temp']\nexcept Exception:\n    t = -1\nt"])
+    agent = Agent(
+        script.model(),
+        toolsets=[at.CodeToolset([guarded])],
+        deps_type=str,
+        output_type=[str, DeferredToolRequests],
+    )
+    first = agent.run_sync("go", deps="a")
+    assert isinstance(first.output, DeferredToolRequests)  # waiting, and the code could not catch it
+    assert calls == []
+    assert (
+        first.output.metadata[first.output.approvals[0].tool_call_id]["call"]
+        == "get_weather(city='Oslo', unit='c')"
+    )
+    second = agent.run_sync(
+        message_history=first.all_messages(),
+        deferred_tool_results=DeferredToolResults(approvals={first.output.approvals[0].tool_call_id: True}),
         deps="a",
     )
-    assert calls == []  # never called, and the code could not catch the stop and go on
-    assert "approval" in script.returns[0] and '"result":1' not in script.returns[0]
+    assert second.output == "done"
+    assert calls == [("get_weather", {"city": "Oslo", "unit": "c"})]  # approved, it ran once
+    assert script.returns[-1] == '{"result":21}'
 
 
 def test_mappings_and_callables_mix_with_toolsets() -> None:

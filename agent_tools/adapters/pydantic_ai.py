@@ -34,6 +34,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import hashlib
 import inspect
 import keyword
 import typing
@@ -443,7 +444,7 @@ class CodeToolset(FunctionToolset[Any]):
         token = run_context.set(ctx)
         try:
             with tracer.start_as_current_span("run_code", attributes={"agent_tools.code": code}) as span:
-                paused = self._paused_token(ctx)
+                paused = self._paused_token(ctx, code)
                 reply: ToolReply
                 if paused is not None:  # the person decided on the call the code waits on
                     approve, reason = _decision(ctx.tool_call_metadata)
@@ -452,7 +453,7 @@ class CodeToolset(FunctionToolset[Any]):
                     )
                 else:
                     reply = await self.runner.arun(
-                        code, state=state, functions=functions, ref=ctx.tool_call_id
+                        code, state=state, functions=functions, ref=_ref(ctx, code)
                     )
                 record = reply.record
                 if record is not None:
@@ -471,9 +472,10 @@ class CodeToolset(FunctionToolset[Any]):
             raise ModelRetry(reply.text)
         return reply.text
 
-    def _paused_token(self, ctx: RunContext[Any]) -> str | None:
+    def _paused_token(self, ctx: RunContext[Any], code: str) -> str | None:
         """The paused run this (approved) `run_code` call goes on with: the token in the
-        metadata the caller passed back, else the run paused under this tool call id."""
+        metadata the caller passed back, else the run this very call (its conversation,
+        its tool call id, its code) paused."""
         if not ctx.tool_call_approved:
             return None
         metadata = ctx.tool_call_metadata
@@ -481,9 +483,8 @@ class CodeToolset(FunctionToolset[Any]):
             token = typing.cast(Mapping[str, Any], metadata).get("token")
             if isinstance(token, str):
                 return token
-        if ctx.tool_call_id is None:
-            return None
-        return resolve_store(self.runner.approval_store).find(ctx.tool_call_id)
+        ref = _ref(ctx, code)
+        return None if ref is None else resolve_store(self.runner.approval_store).find(ref)
 
     @staticmethod
     def deny(reason: str | None = None) -> dict[str, Any]:
@@ -546,3 +547,13 @@ def _pending_metadata(reply: ToolReply) -> dict[str, Any]:
             for c in calls
         ],
     }
+
+
+def _ref(ctx: RunContext[Any], code: str) -> str | None:
+    """The key a paused `run_code` call is kept under: its conversation, its tool call
+    id and its code, so that the approved call finds its own run (tool call ids alone
+    repeat across conversations)."""
+    if ctx.tool_call_id is None:
+        return None
+    digest = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{ctx.conversation_id or '-'}:{ctx.tool_call_id}:{digest}"

@@ -51,8 +51,9 @@ def _stop(name: str, kind: str, raised: str | None = None) -> BaseException:
     )
     if kind == "unapproved":
         return ApprovalRequiredStop(
-            f"{name} needs a person's approval, which this call cannot wait for (only a direct "
-            f"call, outside parallel_map and asyncio.gather, can pause the run for a person); {tail}"
+            f"{name} needs a person's approval, which this call cannot wait for (a run pauses for a "
+            "person only at a direct call, outside parallel_map and asyncio.gather, of a tool marked "
+            f"as needing approval or of a function that takes a RunContext and so sees it); {tail}"
         )
     return CallDeferredStop(
         f"{name} is deferred (its result comes from outside this agent run), "

@@ -1,9 +1,13 @@
 """What a pydantic-ai `Tool` says about itself holds inside `run_code`, failing closed.
 
 - A tool that needs approval (`requires_approval=True`, a `prepare` that makes its
-  kind anything but "function"), or a function that raises `ApprovalRequired` or
-  `CallDeferred`, never runs from code: the run stops at the call, whatever the
-  code catches, and the model reads why.
+  kind "unapproved"), or a function taking a `RunContext` that raises
+  `ApprovalRequired`, never runs from code without a person's approval: a direct
+  call pauses the run there (the agent run ends with `DeferredToolRequests`, and
+  nothing after the call runs); a call that cannot wait (through `parallel_map`, or
+  a function that cannot see an approval) stops the run, whatever the code catches,
+  and the model reads why. A deferred tool (`CallDeferred`, kind "external") always
+  stops the run.
 - A tool's `prepare` runs at every step: one it hides is neither listed nor
   callable in that step, one it keeps works, one it redescribes reads so.
 - A function whose `RunContext` annotation does not resolve is refused at
@@ -34,7 +38,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.tools import ToolDefinition
 
 import agent_tools as at
-from agent_tools.adapters.pydantic_ai import ApprovalRequiredStop, CallDeferredStop, CodeToolset
+from agent_tools.adapters.pydantic_ai import CallDeferredStop, CodeToolset
 from agent_tools.tool.code_runner import ToolReply
 
 if TYPE_CHECKING:  # only for the checker: at run time these names do not exist here
@@ -104,9 +108,21 @@ def drive(
             )
         return ModelResponse(parts=[TextPart("done")])
 
-    agent = Agent(FunctionModel(model), toolsets=[toolset], deps_type=Deps)
+    agent = Agent(
+        FunctionModel(model), toolsets=[toolset], deps_type=Deps, output_type=[str, DeferredToolRequests]
+    )
     seen.output = agent.run_sync("go", deps=deps or Deps()).output
     return seen
+
+
+def assert_paused(seen: Transcript, name: str) -> None:
+    """The agent run ended waiting for a person's approval of a call to `name`."""
+    assert isinstance(seen.output, DeferredToolRequests), seen.output
+    (call,) = seen.output.approvals
+    assert call.tool_name == "run_code"
+    assert seen.output.metadata[call.tool_call_id]["function"] == name
+    reply = seen.tool_replies[-1]
+    assert reply.pending is not None and reply.pending.function == name
 
 
 def _tools(effects: Effects, *, is_async: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -143,19 +159,20 @@ def assert_stopped(seen: Transcript, name: str, *, approval: bool, raised: str |
     assert seen.retried[-1], seen.replies[-1]
     text = seen.replies[-1]
     if approval:
-        assert f"raised ApprovalRequiredStop: {name} needs a person's approval" in text
-        assert "which run_code cannot ask for" in text
+        assert f"{name} needs a person's approval" in text
+        assert "cannot wait for" in text
     else:
         assert f"raised CallDeferredStop: {name} is deferred" in text
-    if raised is None:
-        assert "it was not called" in text
-    else:
+    if raised is not None:
         assert f"it raised {raised} and did not complete" in text
-    assert "the run was stopped at this call: nothing after it took effect" in text
+    elif not approval:
+        assert "it was not called" in text
+    if raised is not None or not approval:
+        assert "the run was stopped at this call: nothing after it took effect" in text
     reply = seen.tool_replies[-1]
     assert not reply.ok
     assert isinstance(reply.error, at.HostFunctionError)
-    assert isinstance(reply.error.__cause__, ApprovalRequiredStop if approval else CallDeferredStop)
+    assert isinstance(reply.error.__cause__, at.ApprovalRequested if approval else CallDeferredStop)
     assert reply.error.function == name
     return text
 
@@ -189,19 +206,19 @@ def test_a_tool_requiring_approval_never_runs_from_code(code: str, is_async: boo
     toolset = CodeToolset([Tool(delete_account, requires_approval=True), log])
     seen = drive(toolset, code)
     assert effects.deleted == []
-    assert effects.logged == []  # nothing after the stop, even where the code caught it
-    assert_stopped(seen, "delete_account", approval=True)
-    assert seen.output == "done"
+    assert effects.logged == []  # nothing after the call, even where the code would catch it
+    if "parallel_map" in code:  # cannot wait: the run stops
+        assert_stopped(seen, "delete_account", approval=True)
+        assert seen.output == "done"
+    else:  # waits for a person
+        assert_paused(seen, "delete_account")
 
 
-def test_the_catalog_lists_a_tool_requiring_approval_and_says_code_cannot_call_it() -> None:
+def test_the_catalog_lists_a_tool_requiring_approval_and_says_how_it_behaves() -> None:
     effects = Effects()
     delete_account, log = _tools(effects, is_async=False)
     toolset = CodeToolset([Tool(delete_account, requires_approval=True), log])
-    note = (
-        "Needs a person's approval: run_code cannot call it yet "
-        "(a call stops the run; delete_account does not run)."
-    )
+    note = "Needs a person's approval: a direct call pauses the run until a person decides"
     for description in (toolset.tools["run_code"].description or "", drive(toolset, "1").descriptions[0]):
         assert "def delete_account(user_id: int) -> str:" in description
         assert "Delete a user's account for good." in description
@@ -210,23 +227,20 @@ def test_the_catalog_lists_a_tool_requiring_approval_and_says_code_cannot_call_i
         assert description.count("Needs a person's approval") == 1  # log is not marked
 
 
-def test_other_functions_still_work_and_the_model_can_do_the_rest_without_the_tool() -> None:
+def test_the_call_before_the_pause_ran_and_a_person_decides_the_rest() -> None:
     effects = Effects()
     delete_account, log = _tools(effects, is_async=False)
     toolset = CodeToolset([Tool(delete_account, requires_approval=True), log])
-    seen = drive(toolset, "log('before')\ndelete_account(7)", "log('again')\n'ok'")
-    assert effects.deleted == []
-    assert effects.logged == ["before", "again"]  # the call before the stop ran, and the retry
-    text = seen.replies[0]
-    assert seen.retried[0]
-    assert isinstance(seen.tool_replies[0].error, at.HostFunctionError)
-    assert "delete_account(7) raised ApprovalRequiredStop" in text
-    assert "> 2 | delete_account(7)" in text  # uncaught: the failing line is marked
-    assert "log('before') -> None" in text  # the call already made
-    assert seen.replies[1] == '{"result":"ok"}'
+    seen = drive(toolset, "log('before')\ndelete_account(7)")
+    assert effects.deleted == [] and effects.logged == ["before"]
+    assert_paused(seen, "delete_account")
+    assert isinstance(seen.output, DeferredToolRequests)
+    meta = seen.output.metadata["c1"]
+    assert meta["call"] == "delete_account(user_id=7)"
+    assert [c["function"] for c in meta["calls_made"]] == ["log"]
 
 
-def test_a_stateful_session_stops_too() -> None:
+def test_a_stateful_session_pauses_too() -> None:
     effects = Effects()
     delete_account, log = _tools(effects, is_async=False)
     toolset = CodeToolset(
@@ -238,12 +252,13 @@ def test_a_stateful_session_stops_too() -> None:
         "try:\n    wipe(3)\nexcept Exception:\n    pass",
     )
     assert effects.deleted == []
-    assert_stopped(seen, "delete_account", approval=True)
+    assert_paused(seen, "delete_account")
 
 
 def test_approving_run_code_does_not_approve_the_calls_inside() -> None:
     """With run_code itself behind approval, a person approves the code; a function
-    asking for its own approval still sees `tool_call_approved=False` and stops."""
+    asking for its own approval still sees `tool_call_approved=False`, and the run
+    waits for a second approval, of that call."""
     effects = Effects()
 
     def delete_account(ctx: RunContext[Deps], user_id: int) -> str:
@@ -278,12 +293,17 @@ def test_approving_run_code_does_not_approve_the_calls_inside() -> None:
         deferred_tool_results=DeferredToolResults(approvals={"c1": True}),
         deps=Deps(),
     )
-    assert second.output == "done"
+    assert isinstance(second.output, DeferredToolRequests)  # the call inside waits on its own
+    assert second.output.metadata["c1"]["call"] == "delete_account(user_id=1)"
     assert effects.deleted == []
-    assert len(replies) == 1 and not replies[0].ok
-    assert isinstance(replies[0].error, at.HostFunctionError)
-    assert isinstance(replies[0].error.__cause__, ApprovalRequiredStop)
-    assert "it raised ApprovalRequired and did not complete" in replies[0].text
+    assert len(replies) == 1 and replies[0].pending is not None
+    third = agent.run_sync(
+        message_history=second.all_messages(),
+        deferred_tool_results=DeferredToolResults(approvals={"c1": True}),
+        deps=Deps(),
+    )
+    assert third.output == "done"
+    assert effects.deleted == [1]  # approved, it ran, once
 
 
 # -- ApprovalRequired / CallDeferred raised at call time -------------------------
@@ -333,7 +353,7 @@ def _raising(effects: Effects, exc: Deferral, *, is_async: bool, takes_ctx: bool
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("exc", [ApprovalRequired, CallDeferred])
 @pytest.mark.parametrize("code", list(STOP_CODES.values()), ids=list(STOP_CODES))
-def test_a_function_raising_approval_required_or_call_deferred_stops_the_run(
+def test_a_function_raising_approval_required_or_call_deferred_never_runs_unapproved(
     code: str, exc: Deferral, is_async: bool, takes_ctx: bool, as_tool: bool
 ) -> None:
     effects = Effects()
@@ -344,6 +364,10 @@ def test_a_function_raising_approval_required_or_call_deferred_stops_the_run(
     assert effects.deleted == []
     assert effects.logged == []
     approval = exc is ApprovalRequired
+    if approval and takes_ctx and "parallel_map" not in code:
+        # It can see an approval (its RunContext): the run waits for a person.
+        assert_paused(seen, "delete_account")
+        return
     assert_stopped(seen, "delete_account", approval=approval, raised=exc.__name__)
     error = seen.tool_replies[-1].error
     assert error is not None
@@ -356,7 +380,7 @@ def test_a_function_raising_approval_required_or_call_deferred_stops_the_run(
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("kind", ["unapproved", "external", "output"])
-def test_a_prepare_that_makes_the_tool_need_approval_or_deferred_stops_it(kind: str, is_async: bool) -> None:
+def test_a_prepare_that_makes_the_tool_need_approval_or_deferred_holds_it(kind: str, is_async: bool) -> None:
     effects = Effects()
     delete_account, log = _tools(effects, is_async=is_async)
 
@@ -367,7 +391,10 @@ def test_a_prepare_that_makes_the_tool_need_approval_or_deferred_stops_it(kind: 
     seen = drive(toolset, STOP_CODES["except Exception"], deps=Deps(allow=False))
     assert effects.deleted == []
     assert effects.logged == []
-    assert_stopped(seen, "delete_account", approval=kind == "unapproved")
+    if kind == "unapproved":
+        assert_paused(seen, "delete_account")
+    else:
+        assert_stopped(seen, "delete_account", approval=False)
     marker = (
         "Needs a person's approval" if kind == "unapproved" else "Deferred: its result comes from outside"
     )
