@@ -17,12 +17,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import tenacity
 
-from agent_tools.base.approval import ApprovalTokenError
 from agent_tools.base.config import Backoff
 from agent_tools.base.errors import (
     HostFunctionError,
@@ -40,11 +38,11 @@ from agent_tools.base.record import RunRecord
 from agent_tools.boundary.measure import CUT_MARKER, cut_short, io_size, measure
 from agent_tools.boundary.plain import type_name
 from agent_tools.sandbox.eager import run_eager
-from agent_tools.sandbox.execution import Decision, Execution, Paused
+from agent_tools.sandbox.execution import Execution, Paused
 from agent_tools.sandbox.interrupts import unwatch_interrupts, watch_interrupts
 from agent_tools.sandbox.pool import get_runtime
 from agent_tools.task import cache as result_cache
-from agent_tools.task.approvals import ApprovalStore, PausedRun, fingerprint, new_token, resolve_store
+from agent_tools.task.approvals.keep import PauseOptions, Resumption, keep_paused
 from agent_tools.task.redaction import Redactor
 from agent_tools.task.report import write_report
 
@@ -54,11 +52,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RETRYABLE",
-    "PauseOptions",
-    "aresume_template",
+    "Stopper",
     "arun_template",
-    "resume_template",
+    "call_hook",
+    "current_stopper",
+    "finish",
+    "resolve_secrets",
+    "run_attempt",
     "run_template",
+    "validate_output",
 ]
 
 RETRYABLE: tuple[type[SandboxError], ...] = (HostFunctionError, WorkerCrashedError)
@@ -66,29 +68,12 @@ RETRYABLE: tuple[type[SandboxError], ...] = (HostFunctionError, WorkerCrashedErr
 the worker died. Syntax, type-check, validation and limit errors would fail again."""
 
 
-@dataclass(frozen=True)
-class PauseOptions:
-    """Where a run that pauses for approval is kept (`store`, None: the process-wide
-    one) and the caller's own key for it (`ref`: a pydantic-ai tool call id)."""
-
-    store: ApprovalStore | None = None
-    ref: str | None = None
-
-
-@dataclass(frozen=True)
-class Resumption:
-    """A paused run going on: what it had done, and the answer to its waiting call."""
-
-    paused: PausedRun
-    decision: Decision
-
-
-def _call_hook(result: Any) -> Any:
+def call_hook(result: Any) -> Any:
     """`pre`/`post` may be overridden as coroutines, as in Flyte."""
     return run_eager(result) if inspect.iscoroutine(result) else result
 
 
-def _resolve_secrets(template: CodeTaskTemplate) -> dict[str, str]:
+def resolve_secrets(template: CodeTaskTemplate) -> dict[str, str]:
     values: dict[str, str] = {}
     missing: list[str] = []
     for secret in template.secrets:
@@ -158,12 +143,12 @@ class Stopper:
             execution.cancel(error)
 
 
-_current_stopper: contextvars.ContextVar[Stopper | None] = contextvars.ContextVar(
+current_stopper: contextvars.ContextVar[Stopper | None] = contextvars.ContextVar(
     "agent_tools_stopper", default=None
 )
 
 
-def _run_attempt(
+def run_attempt(
     template: CodeTaskTemplate,
     inputs: dict[str, Any],
     loop: asyncio.AbstractEventLoop | None,
@@ -191,7 +176,7 @@ def _run_attempt(
         stdout_before = resumption.paused.stdout
         if seconds is not None:
             seconds = max(seconds - resumption.paused.active_seconds, 0.001)
-    stopper = _current_stopper.get()
+    stopper = current_stopper.get()
     if stopper is not None:
         stopper.attach(execution)
     try:
@@ -277,7 +262,7 @@ def _execute_with_retries(
     if strategy.count == 0:  # the common case, without tenacity's per-run set-up
         record.attempts = 1
         try:
-            return _run_attempt(template, inputs, loop, record, secret_env, state, redactor)
+            return run_attempt(template, inputs, loop, record, secret_env, state, redactor)
         except SandboxError as err:
             record.errors.append(err)
             raise
@@ -291,7 +276,7 @@ def _execute_with_retries(
         with attempt:
             record.attempts += 1
             try:
-                return _run_attempt(template, inputs, loop, record, secret_env, state, redactor)
+                return run_attempt(template, inputs, loop, record, secret_env, state, redactor)
             except SandboxError as err:
                 record.errors.append(err)
                 raise
@@ -329,7 +314,7 @@ def _inputs(
     return inputs, size
 
 
-def _output(template: CodeTaskTemplate, value: Any, in_size: int) -> Any:
+def validate_output(template: CodeTaskTemplate, value: Any, in_size: int) -> Any:
     """The sandbox's result, checked (not cut short by Monty, within
     `max_inline_io_bytes` with the inputs) and validated against the output type."""
     out_size, maybe_cut = measure(value) if value is not None else (0, False)
@@ -363,9 +348,11 @@ def _run_plain(
     try:
         inputs, in_size = _inputs(template, args, kwargs)
         record.attempts = 1  # as in the general path: inputs that fail validation make no attempt
-        record.result = _output(template, _run_attempt(template, inputs, loop, record, {}, None), in_size)
+        record.result = validate_output(
+            template, run_attempt(template, inputs, loop, record, {}, None), in_size
+        )
     except Paused as paused:
-        _keep_paused(template, paused, record, started, in_size, {}, None, pause, 0.0)
+        keep_paused(template, paused, record, started, in_size, {}, None, pause, 0.0)
     except SandboxError as err:
         record.errors.append(err)
         err.record = record
@@ -373,50 +360,6 @@ def _run_plain(
         raise
     record.duration = time.perf_counter() - started
     return record
-
-
-def _keep_paused(
-    template: CodeTaskTemplate,
-    paused: Paused,
-    record: RunRecord,
-    started: float,
-    in_size: int,
-    secret_env: Mapping[str, str],
-    state: SessionState | None,
-    pause: PauseOptions | None,
-    spent: float,
-) -> None:
-    """The run paused at a call that needs approval: keep it in the store, and name
-    the call and its token in the record. `spent`: seconds of earlier segments."""
-    store = resolve_store(pause.store if pause is not None else None)
-    now = time.time()
-    lines = template._user_source.splitlines()  # pyright: ignore[reportPrivateUsage]
-    line = paused.line
-    kept = PausedRun(
-        token=new_token(),
-        fingerprint=fingerprint(template),
-        snapshot=paused.snapshot,
-        source=template._user_source,  # pyright: ignore[reportPrivateUsage]
-        function=paused.function,
-        args=paused.args,
-        kwargs=paused.kwargs,
-        arguments=dict(paused.request.arguments),
-        line=line,
-        code_line=lines[line - 1].strip() if line is not None and 0 < line <= len(lines) else "",
-        calls=list(record.calls),
-        stdout=record.stdout,
-        attempts=record.attempts,
-        host_time=record.host_time,
-        active_seconds=spent + (time.perf_counter() - started),
-        in_size=in_size,
-        created_at=now,
-        expires_at=now + store.expire_after,
-        ref=pause.ref if pause is not None else None,
-        template=template,
-        state=state,
-    )
-    store.put(kept, secrets=secret_env)
-    record.pending = kept.pending()
 
 
 def run_template(
@@ -446,12 +389,12 @@ def run_template(
         try:
             # Secrets first: a missing one fails the run before anything (a `pre` hook, a
             # registered function) has run.
-            secret_env = _resolve_secrets(template) if template.secrets else {}
+            secret_env = resolve_secrets(template) if template.secrets else {}
             redactor = Redactor(secret_env) if secret_env else None
             if redactor is not None:  # every text made from here on is redacted before it is cut
                 token = redacting(redactor.text)
             if template._custom_pre:  # pyright: ignore[reportPrivateUsage]
-                _call_hook(template.pre(*args, **kwargs))
+                call_hook(template.pre(*args, **kwargs))
             inputs, in_size = _inputs(template, args, kwargs)
             cache = template.cache
             key = None if cache.behavior == "disable" else _cache_key(template, inputs, cache, secret_env)
@@ -462,15 +405,15 @@ def run_template(
                 record.cached = True
             else:
                 value = _execute_with_retries(template, inputs, loop, record, secret_env, state, redactor)
-            result = _output(template, value, in_size)
+            result = validate_output(template, value, in_size)
             if key is not None and not hit:
                 with contextlib.suppress(TypeError):  # a result that is not plain data is not cached
                     result_cache.get_store().put(key, value, secrets=secret_env)
             custom_post = template._custom_post  # pyright: ignore[reportPrivateUsage]
-            record.result = _call_hook(template.post(result)) if custom_post else result
+            record.result = call_hook(template.post(result)) if custom_post else result
         except Paused as paused:
             try:
-                _keep_paused(template, paused, record, started, in_size, secret_env, state, pause, 0.0)
+                keep_paused(template, paused, record, started, in_size, secret_env, state, pause, 0.0)
             except SandboxError as err:  # it cannot be kept (a secret in its state, on disk)
                 error = err
                 record.errors.append(err)
@@ -482,7 +425,7 @@ def run_template(
             err.record = record
         finally:
             record.duration = time.perf_counter() - started
-        _finish(template, record, inputs, error, redactor)
+        finish(template, record, inputs, error, redactor)
     finally:
         if token is not None:
             stop_redacting(token)
@@ -491,7 +434,7 @@ def run_template(
     return record
 
 
-def _finish(
+def finish(
     template: CodeTaskTemplate,
     record: RunRecord,
     inputs: Mapping[str, Any],
@@ -537,121 +480,8 @@ async def arun_template(
     stopper = Stopper()
 
     def in_thread() -> RunRecord:
-        _current_stopper.set(stopper)  # in the thread's own copy of the caller's context
+        current_stopper.set(stopper)  # in the thread's own copy of the caller's context
         return run_template(template, args, kwargs, loop, state=state, pause=pause)
-
-    try:
-        return await get_runtime().run_in_thread(in_thread)
-    except asyncio.CancelledError:
-        stopper.stop(SandboxError("the run was cancelled by its caller"))
-        raise
-
-
-def _claim(
-    template: CodeTaskTemplate | None, token: str, store: ApprovalStore
-) -> tuple[CodeTaskTemplate, PausedRun]:
-    """Claim the paused run of `token` for `template` (None: the template that paused
-    it, known only in the process that paused it). Nothing is claimed on an error."""
-    if template is None:
-        template = store.peek(token).template
-        if template is None:
-            raise ApprovalTokenError(
-                token,
-                "unavailable",
-                f"the paused run {token!r} was paused in another process (or its store keeps no "
-                "templates): resume it through the template that paused it, template.resume(token, ...)",
-            )
-    return template, store.claim(token, fingerprint(template))
-
-
-def resume_template(
-    template: CodeTaskTemplate | None,
-    token: str,
-    *,
-    approve: bool,
-    reason: str | None = None,
-    loop: asyncio.AbstractEventLoop | None = None,
-    pause: PauseOptions | None = None,
-) -> RunRecord:
-    """Go on with the paused run of `token`: the call it waits on runs now (`approve`)
-    or raises `PermissionError` with `reason` in the sandbox; the code continues from
-    there, and may pause again. The record holds every host call since the run began
-    (none made twice) and all it printed. A bad, expired or used token, or a stored
-    run that fails its checks, raises `ApprovalTokenError` and nothing runs."""
-    if not isinstance(approve, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise TypeError(f"approve must be True or False, got {approve!r}")
-    if reason is not None and not isinstance(reason, str):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise TypeError(f"reason must be a str or None, got {type(reason).__name__}")
-    store = resolve_store(pause.store if pause is not None else None)
-    template, paused = _claim(template, token, store)
-    pause = PauseOptions(store, (pause.ref if pause is not None else None) or paused.ref)
-    started = time.perf_counter()
-    record = RunRecord(
-        calls=list(paused.calls), stdout=paused.stdout, attempts=paused.attempts, host_time=paused.host_time
-    )
-    redactor: Redactor | None = None
-    error: SandboxError | None = None
-    redact_token = None
-    secret_env: dict[str, str] = {}
-    decision = Decision(paused.snapshot, paused.function, paused.args, paused.kwargs, approve, reason)
-    try:
-        try:
-            secret_env = _resolve_secrets(template) if template.secrets else {}
-            redactor = Redactor(secret_env) if secret_env else None
-            if redactor is not None:
-                redact_token = redacting(redactor.text)
-            value = _run_attempt(
-                template, {}, loop, record, secret_env, paused.state, redactor, Resumption(paused, decision)
-            )
-            result = _output(template, value, paused.in_size)
-            custom_post = template._custom_post  # pyright: ignore[reportPrivateUsage]
-            record.result = _call_hook(template.post(result)) if custom_post else result
-        except Paused as again:
-            try:
-                _keep_paused(
-                    template,
-                    again,
-                    record,
-                    started,
-                    paused.in_size,
-                    secret_env,
-                    paused.state,
-                    pause,
-                    paused.active_seconds,
-                )
-            except SandboxError as err:
-                error = err
-        except SandboxError as err:
-            error = err
-        if error is not None:
-            if not record.errors or record.errors[-1] is not error:
-                record.errors.append(error)
-            error.record = record
-        record.duration = paused.active_seconds + (time.perf_counter() - started)
-        _finish(template, record, {}, error, redactor)
-    finally:
-        if redact_token is not None:
-            stop_redacting(redact_token)
-    if error is not None:
-        raise error
-    return record
-
-
-async def aresume_template(
-    template: CodeTaskTemplate | None,
-    token: str,
-    *,
-    approve: bool,
-    reason: str | None = None,
-    pause: PauseOptions | None = None,
-) -> RunRecord:
-    """`resume_template` from async code (the loop stays free, as in `arun_template`)."""
-    loop = asyncio.get_running_loop()
-    stopper = Stopper()
-
-    def in_thread() -> RunRecord:
-        _current_stopper.set(stopper)
-        return resume_template(template, token, approve=approve, reason=reason, loop=loop, pause=pause)
 
     try:
         return await get_runtime().run_in_thread(in_thread)

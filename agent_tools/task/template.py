@@ -29,15 +29,11 @@ from agent_tools.sandbox.functions import HostFunction, build_stubs, register
 from agent_tools.sandbox.source import dedent_source, prepare_source, wrap_map_iterables
 from agent_tools.task import params
 from agent_tools.task.approvals import ApprovalStore
+from agent_tools.task.approvals.keep import PauseOptions
 from agent_tools.task.cache import normalize_cache
 from agent_tools.task.params import check
-from agent_tools.task.pipeline import (
-    PauseOptions,
-    aresume_template,
-    arun_template,
-    resume_template,
-    run_template,
-)
+from agent_tools.task.pipeline import arun_template, run_template
+from agent_tools.task.resume import aresume_template, resume_template
 
 __all__ = [
     "CodeTaskTemplate",

@@ -31,13 +31,9 @@ from agent_tools.base.prompts import render
 from agent_tools.base.record import HostCall, RunRecord
 from agent_tools.sandbox.functions import HostFunction, build_catalog, register
 from agent_tools.task.approvals import ApprovalStore, resolve_store
-from agent_tools.task.pipeline import (
-    PauseOptions,
-    aresume_template,
-    arun_template,
-    resume_template,
-    run_template,
-)
+from agent_tools.task.approvals.keep import PauseOptions
+from agent_tools.task.pipeline import arun_template, run_template
+from agent_tools.task.resume import aresume_template, resume_template
 from agent_tools.task.state import SessionState
 from agent_tools.task.template import CodeTaskTemplate, orchestrator_from_str
 from agent_tools.tool.capabilities import capability_sheet
