@@ -44,6 +44,17 @@ from agent_tools.base.errors import (
     UnknownFunctionError,
     WorkerCrashedError,
 )
+from agent_tools.base.events import (
+    AttemptFailed,
+    CallFinished,
+    CallStarted,
+    LimitHit,
+    Paused,
+    Printed,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+)
 from agent_tools.base.record import HostCall, RunRecord
 from agent_tools.boundary.interface import NativeInterface
 from agent_tools.sandbox.pool import configure, shutdown
@@ -64,6 +75,7 @@ from agent_tools.task.template import (
     orchestrator_from_str,
     resume,
     run,
+    stream,
 )
 from agent_tools.tool import capabilities
 from agent_tools.tool.code_runner import CodeRunner, FatalToolError, ToolReply
@@ -90,9 +102,12 @@ __all__ = [
     "ApprovalRequested",
     "ApprovalStore",
     "ApprovalTokenError",
+    "AttemptFailed",
     "Backoff",
     "Cache",
+    "CallFinished",
     "CallLimitError",
+    "CallStarted",
     "CodeRunner",
     "CodeTaskTemplate",
     "CodeToolset",
@@ -101,16 +116,22 @@ __all__ = [
     "HostCall",
     "HostFunctionError",
     "InputValidationError",
+    "LimitHit",
     "MemoryApprovalStore",
     "MemoryLimitError",
     "NativeInterface",
     "OutputLimitError",
     "OutputValidationError",
+    "Paused",
     "PendingApproval",
+    "Printed",
     "RecursionLimitError",
     "ResourceLimitError",
     "RetryStrategy",
+    "RunEvent",
+    "RunFinished",
     "RunRecord",
+    "RunStarted",
     "SQLiteApprovalStore",
     "SandboxError",
     "SandboxRuntimeError",
@@ -141,5 +162,6 @@ __all__ = [
     "set_approval_store",
     "set_cache_path",
     "shutdown",
+    "stream",
     "to_flyte",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 from agent_tools.base import errors as e
 from agent_tools.base.record import HostCall
 from agent_tools.sandbox.affinity import Colocation, Pin
+from agent_tools.sandbox.emit import Emitter
 from agent_tools.sandbox.plan import Plan
 from agent_tools.sandbox.pool import nesting
 from agent_tools.sandbox.session import SessionData
@@ -54,6 +55,11 @@ class ExecutionCore:
     """When the last host call returned to the sandbox (while deciding whether to pin)."""
     _gaps: int = 0
     _shortest_gap: float = float("inf")
+    emitter: Emitter | None = None
+    """The run's live events' emitter, when it has a listener (see `sandbox.emit`)."""
+    _index_base: int = 0
+    """Host calls the run made before this execution (earlier attempts, or before a
+    pause): where this execution's call indexes start."""
     _entered_at: float = 0.0
     """When the last host call entered host code (while deciding whether to pin)."""
     _shortest_host_call: float = float("inf")
@@ -80,6 +86,8 @@ class ExecutionCore:
         self.calls: list[HostCall] = []
         self._counter = itertools.count()
         self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._indexes: dict[int, int] = {}
+        """id(HostCall) -> its index, while an emitted call is in flight."""
         self.state = state
         self.depth = nesting.get()
         """How deep this run is nested in registered functions of other runs."""

@@ -68,7 +68,9 @@ class Execution(Approvals, FanOut, Classifier):
             if builtins:
                 lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
                 lookup[GATHER_BUILTIN] = gather_values
-        collector = Output(self.limits.max_output_bytes, self._output_overflow, self.redact, self.secrets)
+        collector = Output(
+            self.limits.max_output_bytes, self._output_overflow, self.redact, self.secrets, self.emitter
+        )
         depth = self.depth
         if depth > MAX_NESTING:
             raise e.ResourceLimitError(

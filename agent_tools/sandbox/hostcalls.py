@@ -15,6 +15,7 @@ from pydantic_monty import NOT_HANDLED
 
 from agent_tools.base import errors as e
 from agent_tools.base.approval import ApprovalRequested
+from agent_tools.base.events import CallFinished, CallStarted
 from agent_tools.base.prompts import hint
 from agent_tools.base.record import HostCall
 from agent_tools.boundary.measure import preview
@@ -167,7 +168,33 @@ class HostCalls(ExecutionCore):
             if self._cancelled:
                 raise RuntimeError("the run was stopped (its wall-clock timeout fired, or it was cancelled)")
             self.calls.append(record)
+            index = self._index_base + len(self.calls) - 1
+        emitter = self.emitter
+        if emitter is not None:
+            self._indexes[id(record)] = index
+            emitter(
+                CallStarted,
+                index=index,
+                function=fn.name,
+                args=emitter.value(args),
+                kwargs=emitter.value(kwargs),
+            )
         return record
+
+    def _emit_finished(self, record: HostCall) -> None:
+        emitter = self.emitter
+        if emitter is None:
+            return
+        error = record.error
+        emitter(
+            CallFinished,
+            index=self._indexes.pop(id(record), -1),
+            function=record.function,
+            ok=error is None,
+            result=None if error is not None else emitter.value(record.result),
+            error=None if error is None else emitter.text(f"{type(error).__name__}: {error}"),
+            duration=record.duration,
+        )
 
     def _finish_call(self, record: HostCall, started: float, result: Any, error: BaseException | None) -> Any:
         if isinstance(error, e.FatalToolError):  # the host says stop: the code must not catch it away
@@ -185,11 +212,15 @@ class HostCalls(ExecutionCore):
         if error is not None:
             record.error = error
             self._last_failed = record
+            if self.emitter is not None:
+                self._emit_finished(record)
             raise error
         keep = self.limits.max_recorded_value_bytes
         record.result = (
             result if keep is None or type(result) in _PLAIN_SCALARS else preview(result, keep, self.redact)
         )
+        if self.emitter is not None:
+            self._emit_finished(record)
         return result
 
     def _invoke(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -258,6 +289,8 @@ class HostCalls(ExecutionCore):
         record.error = exc
         record.duration = time.perf_counter() - started
         self.host_time += record.duration
+        if self.emitter is not None:
+            self._emit_finished(record)
         if self._abort is None:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 self._abort = exc

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from agent_tools.base.events import Printed
+from agent_tools.sandbox.emit import Emitter
+
 __all__ = ["Output"]
 
 
@@ -22,7 +25,9 @@ class Output:
         overflow: Callable[[], None],
         redact: Callable[[str], str] | None = None,
         secrets: tuple[str, ...] = (),
+        emitter: Emitter | None = None,
     ) -> None:
+        self._emitter = emitter
         self._cap = cap
         self._room = cap  # before the overflow fires
         self._slack = max((len(v.encode()) for v in secrets), default=0) if redact else 0
@@ -39,10 +44,14 @@ class Output:
         if size <= self._room:
             self._parts.append(text)
             self._room -= size
+            if self._emitter is not None:
+                self._emitter(Printed, text=self._emitter.text(text), stream=stream)
             return
         keep = self._room + self._slack  # the slack only ever holds what is cut below
         fits = text.encode("utf-8", "surrogatepass")[:keep].decode("utf-8", "ignore")
         self._parts.append(fits)
+        if self._emitter is not None and fits:
+            self._emitter(Printed, text=self._emitter.text(fits), stream=stream)
         self._over = True
         self._overflow()
 

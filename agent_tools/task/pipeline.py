@@ -33,16 +33,19 @@ from agent_tools.base.errors import (
     redacting,
     stop_redacting,
 )
+from agent_tools.base.events import EventSink
 from agent_tools.base.prompts import hint
 from agent_tools.base.record import RunRecord
 from agent_tools.boundary.measure import CUT_MARKER, cut_short, io_size, measure
 from agent_tools.boundary.plain import type_name
 from agent_tools.sandbox.eager import run_eager
+from agent_tools.sandbox.emit import current_emitter
 from agent_tools.sandbox.execution import Execution, Paused
 from agent_tools.sandbox.interrupts import unwatch_interrupts, watch_interrupts
 from agent_tools.sandbox.pool import get_runtime
 from agent_tools.task import cache as result_cache
 from agent_tools.task.approvals.keep import PauseOptions, Resumption, keep_paused
+from agent_tools.task.events import emit_failed_attempt, with_events
 from agent_tools.task.redaction import Redactor
 from agent_tools.task.report import write_report
 
@@ -168,6 +171,10 @@ def run_attempt(
         loop = runtime.host_loop()
     plan = template._plan()  # pyright: ignore[reportPrivateUsage]
     execution = Execution(plan, loop, secret_env, state, redactor.text if redactor else None)
+    emitter = current_emitter.get()
+    if emitter is not None:
+        execution.emitter = emitter
+        execution._index_base = len(record.calls)  # pyright: ignore[reportPrivateUsage]
     seconds = template.timeout.seconds if template.timeout is not None else None
     stdout_before = ""
     if resumption is not None:
@@ -187,6 +194,11 @@ def run_attempt(
             finally:
                 unwatch_interrupts(watching)
         return _supervised(execution, runtime, inputs, seconds)
+    except SandboxError as err:
+        if emitter is not None:
+            retrying = isinstance(err, RETRYABLE) and record.attempts <= template.retries.count
+            emit_failed_attempt(emitter, record.attempts, err, retrying)
+        raise
     finally:
         if stopper is not None:
             stopper.detach(execution)
@@ -370,11 +382,27 @@ def run_template(
     *,
     state: SessionState | None = None,
     pause: PauseOptions | None = None,
+    on_event: EventSink | None = None,
 ) -> RunRecord:
     """Run `template` once from the caller's point of view (maybe several attempts).
     With `state`, the run starts from its variables and leaves its own in it. A run
     that reaches a call needing approval pauses: the record's `pending` names the
-    call and its token (kept in `pause.store`, or the process-wide store)."""
+    call and its token (kept in `pause.store`, or the process-wide store). With
+    `on_event`, the run's live events go to it as they happen (see `base.events`)."""
+    return with_events(
+        template, on_event, lambda: _run_template(template, args, kwargs, loop, state=state, pause=pause)
+    )
+
+
+def _run_template(
+    template: CodeTaskTemplate,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    loop: asyncio.AbstractEventLoop | None,
+    *,
+    state: SessionState | None = None,
+    pause: PauseOptions | None = None,
+) -> RunRecord:
     if state is None and _plain(template):
         return _run_plain(template, args, kwargs, loop, pause)
     started = time.perf_counter()
@@ -393,6 +421,9 @@ def run_template(
             redactor = Redactor(secret_env) if secret_env else None
             if redactor is not None:  # every text made from here on is redacted before it is cut
                 token = redacting(redactor.text)
+                emitter = current_emitter.get()
+                if emitter is not None:  # and so is every event
+                    emitter.redact = redactor.text
             if template._custom_pre:  # pyright: ignore[reportPrivateUsage]
                 call_hook(template.pre(*args, **kwargs))
             inputs, in_size = _inputs(template, args, kwargs)
@@ -472,6 +503,7 @@ async def arun_template(
     *,
     state: SessionState | None = None,
     pause: PauseOptions | None = None,
+    on_event: EventSink | None = None,
 ) -> RunRecord:
     """`run_template` from async code: on a runtime thread, so the caller's loop stays
     free (and serves the run's async functions). Cancelling the awaiting task stops
@@ -481,7 +513,7 @@ async def arun_template(
 
     def in_thread() -> RunRecord:
         current_stopper.set(stopper)  # in the thread's own copy of the caller's context
-        return run_template(template, args, kwargs, loop, state=state, pause=pause)
+        return run_template(template, args, kwargs, loop, state=state, pause=pause, on_event=on_event)
 
     try:
         return await get_runtime().run_in_thread(in_thread)

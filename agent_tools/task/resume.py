@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 
 from agent_tools.base.approval import ApprovalTokenError
 from agent_tools.base.errors import SandboxError, redacting, stop_redacting
+from agent_tools.base.events import EventSink
 from agent_tools.base.record import RunRecord
 from agent_tools.sandbox.execution import Decision, Paused
 from agent_tools.sandbox.pool import get_runtime
 from agent_tools.task.approvals.keep import PauseOptions, Resumption, keep_paused
 from agent_tools.task.approvals.paused import PausedRun, fingerprint
 from agent_tools.task.approvals.store import ApprovalStore, resolve_store
+from agent_tools.task.events import with_events
 from agent_tools.task.pipeline import (
     Stopper,
     call_hook,
@@ -59,18 +61,35 @@ def resume_template(
     reason: str | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     pause: PauseOptions | None = None,
+    on_event: EventSink | None = None,
 ) -> RunRecord:
     """Go on with the paused run of `token`: the call it waits on runs now (`approve`)
     or raises `PermissionError` with `reason` in the sandbox; the code continues from
     there, and may pause again. The record holds every host call since the run began
     (none made twice) and all it printed. A bad, expired or used token, or a stored
-    run that fails its checks, raises `ApprovalTokenError` and nothing runs."""
+    run that fails its checks, raises `ApprovalTokenError` and nothing runs. With
+    `on_event`, the resumed part's events go to it (a `RunStarted` first)."""
     if not isinstance(approve, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"approve must be True or False, got {approve!r}")
     if reason is not None and not isinstance(reason, str):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"reason must be a str or None, got {type(reason).__name__}")
     store = resolve_store(pause.store if pause is not None else None)
     template, paused = _claim(template, token, store)
+    claimed = template
+    return with_events(
+        claimed, on_event, lambda: _resumed(claimed, paused, approve, reason, loop, pause, store)
+    )
+
+
+def _resumed(
+    template: CodeTaskTemplate,
+    paused: PausedRun,
+    approve: bool,
+    reason: str | None,
+    loop: asyncio.AbstractEventLoop | None,
+    pause: PauseOptions | None,
+    store: ApprovalStore,
+) -> RunRecord:
     pause = PauseOptions(store, (pause.ref if pause is not None else None) or paused.ref)
     started = time.perf_counter()
     record = RunRecord(
@@ -131,6 +150,7 @@ async def aresume_template(
     approve: bool,
     reason: str | None = None,
     pause: PauseOptions | None = None,
+    on_event: EventSink | None = None,
 ) -> RunRecord:
     """`resume_template` from async code (the loop stays free, as in `arun_template`)."""
     loop = asyncio.get_running_loop()
@@ -138,7 +158,9 @@ async def aresume_template(
 
     def in_thread() -> RunRecord:
         current_stopper.set(stopper)
-        return resume_template(template, token, approve=approve, reason=reason, loop=loop, pause=pause)
+        return resume_template(
+            template, token, approve=approve, reason=reason, loop=loop, pause=pause, on_event=on_event
+        )
 
     try:
         return await get_runtime().run_in_thread(in_thread)

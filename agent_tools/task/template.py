@@ -14,13 +14,14 @@ import asyncio
 import dataclasses
 import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from agent_tools.base.approval import ApprovalPending
 from agent_tools.base.config import RetryStrategy, SandboxedConfig, SerializationContext, require_int
+from agent_tools.base.events import EventSink, RunEvent
 from agent_tools.base.record import RunRecord
 from agent_tools.boundary.interface import NativeInterface
 from agent_tools.boundary.plain import DEFAULT_MAX_INLINE_IO_BYTES
@@ -31,6 +32,7 @@ from agent_tools.task import params
 from agent_tools.task.approvals import ApprovalStore
 from agent_tools.task.approvals.keep import PauseOptions
 from agent_tools.task.cache import normalize_cache
+from agent_tools.task.events import event_stream
 from agent_tools.task.params import check
 from agent_tools.task.pipeline import arun_template, run_template
 from agent_tools.task.resume import aresume_template, resume_template
@@ -43,6 +45,7 @@ __all__ = [
     "orchestrator_from_str",
     "resume",
     "run",
+    "stream",
 ]
 
 
@@ -438,15 +441,32 @@ def _result(record: RunRecord) -> Any:
     return record.result
 
 
-def run(template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> RunRecord:
+def run(
+    template: CodeTaskTemplate, /, *args: Any, on_event: EventSink | None = None, **inputs: Any
+) -> RunRecord:
     """Run `template` and return its `RunRecord` (result, host calls, printed output,
     timings). On failure the raised `SandboxError` carries the record as `.record`."""
-    return template._run(args, inputs, None)  # pyright: ignore[reportPrivateUsage]
+    if on_event is None:
+        return template._run(args, inputs, None)  # pyright: ignore[reportPrivateUsage]
+    return run_template(template, args, inputs, None, on_event=on_event)
 
 
-async def arun(template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> RunRecord:
+async def arun(
+    template: CodeTaskTemplate, /, *args: Any, on_event: EventSink | None = None, **inputs: Any
+) -> RunRecord:
     """`run` for async code."""
-    return await template._arun(args, inputs)  # pyright: ignore[reportPrivateUsage]
+    if on_event is None:
+        return await template._arun(args, inputs)  # pyright: ignore[reportPrivateUsage]
+    return await arun_template(template, args, inputs, on_event=on_event)
+
+
+async def stream(template: CodeTaskTemplate, /, *args: Any, **inputs: Any) -> AsyncIterator[RunEvent]:
+    """Run `template` and yield its live events as they happen (see `base.events`),
+    `RunFinished` last (with the result, or the error: the run's error is not
+    raised here). The run happens off the event loop, as with `arun`; leaving the
+    loop early cancels the run."""
+    async for event in event_stream(lambda sink: arun_template(template, args, inputs, on_event=sink)):
+        yield event
 
 
 def resume(
@@ -456,6 +476,7 @@ def resume(
     reason: str | None = None,
     template: CodeTaskTemplate | None = None,
     store: ApprovalStore | None = None,
+    on_event: EventSink | None = None,
 ) -> RunRecord:
     """Go on with a run that paused for approval (its `record.pending.token`).
     `approve=True` runs the call it waits on, once; `False` raises `PermissionError`
@@ -463,7 +484,9 @@ def resume(
     be waiting again, at the next call that needs approval). `template` is needed
     only for a run paused in another process. Raises `ApprovalTokenError` (and runs
     nothing) for a token that is unknown, expired, already used or tampered with."""
-    return resume_template(template, token, approve=approve, reason=reason, pause=PauseOptions(store))
+    return resume_template(
+        template, token, approve=approve, reason=reason, pause=PauseOptions(store), on_event=on_event
+    )
 
 
 async def aresume(
@@ -473,6 +496,9 @@ async def aresume(
     reason: str | None = None,
     template: CodeTaskTemplate | None = None,
     store: ApprovalStore | None = None,
+    on_event: EventSink | None = None,
 ) -> RunRecord:
     """`resume` for async code."""
-    return await aresume_template(template, token, approve=approve, reason=reason, pause=PauseOptions(store))
+    return await aresume_template(
+        template, token, approve=approve, reason=reason, pause=PauseOptions(store), on_event=on_event
+    )

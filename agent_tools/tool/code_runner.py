@@ -10,7 +10,7 @@ fix are raised to the caller instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,11 +27,13 @@ from agent_tools.base.errors import (
     format_call,
     short_repr,
 )
+from agent_tools.base.events import EventSink, RunEvent
 from agent_tools.base.prompts import render
 from agent_tools.base.record import HostCall, RunRecord
 from agent_tools.sandbox.functions import HostFunction, build_catalog, register
 from agent_tools.task.approvals import ApprovalStore, resolve_store
 from agent_tools.task.approvals.keep import PauseOptions
+from agent_tools.task.events import event_stream
 from agent_tools.task.pipeline import arun_template, run_template
 from agent_tools.task.resume import aresume_template, resume_template
 from agent_tools.task.state import SessionState
@@ -252,12 +254,16 @@ class CodeRunner:
         state: SessionState | None = None,
         functions: Mapping[str, Callable[..., Any]] | None = None,
         ref: str | None = None,
+        on_event: EventSink | None = None,
     ) -> ToolReply:
         """Run one `run_code` call. A run that pauses for approval answers with
-        `reply.pending` (kept in `approval_store`, under `ref` if given)."""
+        `reply.pending` (kept in `approval_store`, under `ref` if given). With
+        `on_event`, the run's live events go to it as they happen."""
         template = self.template(code, functions)
         try:
-            record = run_template(template, (), {}, None, state=state, pause=self._pause(ref))
+            record = run_template(
+                template, (), {}, None, state=state, pause=self._pause(ref), on_event=on_event
+            )
         except SandboxError as error:
             return self.reply(code, None, error)
         return self.reply(code, record, None)
@@ -269,13 +275,32 @@ class CodeRunner:
         state: SessionState | None = None,
         functions: Mapping[str, Callable[..., Any]] | None = None,
         ref: str | None = None,
+        on_event: EventSink | None = None,
     ) -> ToolReply:
         template = self.template(code, functions)
         try:
-            record = await arun_template(template, (), {}, state=state, pause=self._pause(ref))
+            record = await arun_template(
+                template, (), {}, state=state, pause=self._pause(ref), on_event=on_event
+            )
         except SandboxError as error:
             return self.reply(code, None, error)
         return self.reply(code, record, None)
+
+    async def stream(
+        self,
+        code: str,
+        *,
+        state: SessionState | None = None,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> AsyncIterator[RunEvent]:
+        """Run one `run_code` call and yield its live events, `RunFinished` last (use
+        `arun(code, on_event=...)` to get the reply as well)."""
+
+        async def start(sink: EventSink) -> ToolReply:
+            return await self.arun(code, state=state, functions=functions, on_event=sink)
+
+        async for event in event_stream(start):
+            yield event
 
     def _pause(self, ref: str | None) -> PauseOptions | None:
         if self.approval_store is None and ref is None:
@@ -300,6 +325,7 @@ class CodeRunner:
         approve: bool,
         reason: str | None = None,
         functions: Mapping[str, Callable[..., Any]] | None = None,
+        on_event: EventSink | None = None,
     ) -> ToolReply:
         """Go on with a `run_code` call that paused for approval (`reply.pending.token`):
         approved, the call runs now, once; denied, the code gets a `PermissionError`
@@ -308,7 +334,12 @@ class CodeRunner:
         template, code = self._resumable(token, functions)
         try:
             record = resume_template(
-                template, token, approve=approve, reason=reason, pause=PauseOptions(self.approval_store)
+                template,
+                token,
+                approve=approve,
+                reason=reason,
+                pause=PauseOptions(self.approval_store),
+                on_event=on_event,
             )
         except SandboxError as error:
             return self.reply(code, None, error)
@@ -321,12 +352,18 @@ class CodeRunner:
         approve: bool,
         reason: str | None = None,
         functions: Mapping[str, Callable[..., Any]] | None = None,
+        on_event: EventSink | None = None,
     ) -> ToolReply:
         """`resume` from async code."""
         template, code = self._resumable(token, functions)
         try:
             record = await aresume_template(
-                template, token, approve=approve, reason=reason, pause=PauseOptions(self.approval_store)
+                template,
+                token,
+                approve=approve,
+                reason=reason,
+                pause=PauseOptions(self.approval_store),
+                on_event=on_event,
             )
         except SandboxError as error:
             return self.reply(code, None, error)

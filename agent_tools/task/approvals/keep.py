@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agent_tools.base.events import Paused as PausedEvent
 from agent_tools.base.record import RunRecord
+from agent_tools.sandbox.emit import current_emitter
 from agent_tools.sandbox.execution import Decision, Paused
 from agent_tools.task.approvals.paused import PausedRun, fingerprint, new_token
 from agent_tools.task.approvals.store import ApprovalStore, resolve_store
@@ -81,3 +83,12 @@ def keep_paused(
     )
     store.put(kept, secrets=secret_env)
     record.pending = kept.pending()
+    emitter = current_emitter.get()
+    if emitter is not None:
+        emitter(
+            PausedEvent,
+            function=kept.function,
+            arguments=emitter.value(dict(kept.arguments)),
+            line=kept.line,
+            token=kept.token,
+        )
