@@ -43,3 +43,14 @@ def gated_toolset() -> Any:
 
 
 GATED = gated_toolset()
+
+
+def nap(seconds: float) -> str:
+    """Sleep a while (for a test to see the chat's spinner)."""
+    import time
+
+    time.sleep(seconds)
+    return "rested"
+
+
+NAPPING = [nap]

@@ -48,6 +48,7 @@ from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 
+from agent_tools.adapters.pydantic_ai_events import LiveEvents, RunCodeEvent, capped_code
 from agent_tools.adapters.pydantic_ai_guards import (
     ApprovalRequiredStop,
     CallDeferredStop,
@@ -61,8 +62,8 @@ from agent_tools.adapters.pydantic_ai_guards import (
 )
 from agent_tools.adapters.pydantic_ai_toolsets import SourceTool, ToolsetSource, step_tools
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRule, approval_rule
+from agent_tools.base.events import EventSink
 from agent_tools.base.prompts import render
-from agent_tools.base.record import RunRecord
 from agent_tools.sandbox.functions import BUILTIN_NAMES, build_catalog, register
 from agent_tools.sandbox.schema import python_name
 from agent_tools.task.approvals import resolve_store
@@ -70,7 +71,7 @@ from agent_tools.task.state import SessionState
 from agent_tools.tool.capabilities import capability_sheet
 from agent_tools.tool.code_runner import DEFAULT_MAX_RESULT_CHARS, CodeRunner, ToolReply
 
-__all__ = ["ApprovalRequiredStop", "CallDeferredStop", "CodeToolset"]
+__all__ = ["ApprovalRequiredStop", "CallDeferredStop", "CodeToolset", "RunCodeEvent"]
 
 _MAX_STATES = 64
 _MAX_DESCRIPTIONS = 64
@@ -241,6 +242,10 @@ class CodeToolset(FunctionToolset[Any]):
         max_retries: how many times the model may retry a failing `run_code`.
         on_reply: called with every `ToolReply` (its run record, or error), for
             metrics and logging.
+        on_event: called with each live event of every `run_code` run as it happens
+            (`agent_tools.base.events`; on the run's thread: keep it quick). The same
+            events also reach the agent's event stream as `RunCodeEvent`s, and each host
+            call is an OpenTelemetry span under the `run_code` span while it runs.
         preflight: what checks the code before anything runs (see `CodeRunner`):
             "fast" (the default; tens of microseconds), "full" (adds Monty's type
             checker, a few to 25 ms a call) or "off". `type_check=True`/`False` is
@@ -260,9 +265,11 @@ class CodeToolset(FunctionToolset[Any]):
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
         max_retries: int = 3,
         on_reply: Callable[[ToolReply], None] | None = None,
+        on_event: EventSink | None = None,
         **template_options: Any,
     ) -> None:
         self.on_reply = on_reply
+        self.on_event = on_event
         self._registered: list[_Registered] = []
         self._sources: list[ToolsetSource] = []
         for item in tasks:
@@ -443,22 +450,24 @@ class CodeToolset(FunctionToolset[Any]):
         functions = self._callables(await self._entries(ctx)) if self._per_step else None
         token = run_context.set(ctx)
         try:
-            with tracer.start_as_current_span("run_code", attributes={"agent_tools.code": code}) as span:
+            attributes = {"agent_tools.code": capped_code(code)}
+            with tracer.start_as_current_span("run_code", attributes=attributes) as span:
                 paused = self._paused_token(ctx, code)
                 reply: ToolReply
-                if paused is not None:  # the person decided on the call the code waits on
-                    approve, reason = _decision(ctx.tool_call_metadata)
-                    reply = await self.runner.aresume(
-                        paused, approve=approve, reason=reason, functions=functions
-                    )
-                else:
-                    reply = await self.runner.arun(
-                        code, state=state, functions=functions, ref=_ref(ctx, code)
-                    )
+                async with LiveEvents(ctx, tracer, span, self.on_event) as events:
+                    if paused is not None:  # the person decided on the call the code waits on
+                        approve, reason = _decision(ctx.tool_call_metadata)
+                        reply = await self.runner.aresume(
+                            paused, approve=approve, reason=reason, functions=functions, on_event=events
+                        )
+                    else:
+                        ref = _ref(ctx, code)
+                        reply = await self.runner.arun(
+                            code, state=state, functions=functions, ref=ref, on_event=events
+                        )
                 record = reply.record
                 if record is not None:
                     ctx.usage.tool_calls += len(record.calls)
-                    _host_call_spans(tracer, record)
                     span.set_attribute("agent_tools.host_calls", len(record.calls))
                 span.set_attribute("agent_tools.ok", reply.ok)
         finally:
@@ -495,18 +504,6 @@ class CodeToolset(FunctionToolset[Any]):
         in the code, which may handle it. (A plain `False` or `ToolDenied` is
         pydantic-ai's own denial: the model reads it and the paused run is dropped.)"""
         return {"approve": False, "reason": reason}
-
-
-def _host_call_spans(tracer: Tracer, record: RunRecord) -> None:
-    """One child span per host call, placed at the time it ran."""
-    for call in record.calls:
-        end = call.started_ns + int(call.duration * 1e9)
-        span = tracer.start_span(
-            f"host call {call.function}",
-            start_time=call.started_ns,
-            attributes={"agent_tools.function": call.function, "agent_tools.ok": call.ok},
-        )
-        span.end(end_time=end)
 
 
 def _decision(metadata: Any) -> tuple[bool, str | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from agent_tools.cli import chat, run_cmd
+from agent_tools.cli import chat, mcp_cmd, run_cmd
 from agent_tools.cli.status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
 
 __all__ = ["EXIT_BAD_USAGE", "EXIT_CODE_FAILED", "app", "main"]
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.command("run")(run_cmd.run)
 app.command("chat")(chat.chat)
+app.add_typer(mcp_cmd.app, name="mcp")
 
 
 def main() -> None:

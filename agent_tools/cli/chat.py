@@ -110,7 +110,7 @@ def chat(
     from pydantic_ai import Agent, DeferredToolRequests
 
     from agent_tools.adapters.pydantic_ai import CodeToolset
-    from agent_tools.cli.chat_display import ChatDisplay, watch_calls
+    from agent_tools.cli.chat_display import ChatDisplay
     from agent_tools.cli.chat_session import ChatSession
 
     console = Console(highlight=False)
@@ -119,7 +119,7 @@ def chat(
     try:
         chat_model = build_model(model, base_url, api_key_env)
         functions = load_tools(tools or ([] if mcp else [_DEMO_TOOLS])) + open_mcp(mcp or [], servers)
-        toolset = CodeToolset(watch_calls(functions, display), max_retries=_MAX_RETRIES)
+        toolset = CodeToolset(functions, max_retries=_MAX_RETRIES, on_event=display.event)
     except (UsageProblem, ToolsError, TypeError, ValueError) as exc:
         servers.close()
         typer.echo(f"agent-tools chat: {exc}", err=True)

@@ -1,36 +1,36 @@
 """What `agent-tools chat` shows, and what it saves.
 
 `ChatDisplay` draws one turn as it happens: the model's text streamed as it
-arrives, each `run_code` call's code, each host call when it returns (from the
-sandbox's worker thread, hence the lock), the result or the error the model will
-read, and the turn's tokens and time. `Transcript` keeps the same turn as
-Markdown for `/save`. `watch_calls` wraps the registered functions so the host
-calls can be shown live: the run record only lists them after the code is done,
-which for a slow function is long after the user wanted to see what it is doing.
+arrives, each `run_code` call's code, a spinner with the elapsed time while the
+code runs, each host call when it returns (from the run's live events, which
+arrive on the sandbox's worker thread, hence the lock: the run record only lists
+the calls after the code is done, which for a slow function is long after the user
+wanted to see what it is doing), the result or the error the model will read, and
+the turn's tokens and time. `Transcript` keeps the same turn as Markdown for `/save`.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import threading
 import time
 import typing
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic_ai import RunContext
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.panel import Panel
+from rich.status import Status
 from rich.syntax import Syntax
 from rich.text import Text
 
 from agent_tools.base.errors import format_call
+from agent_tools.base.events import CallFinished, CallStarted, RunEvent, RunFinished, RunStarted
 from agent_tools.tool.code_runner import ToolReply
 
-__all__ = ["ChatDisplay", "Transcript", "watch_calls"]
+__all__ = ["ChatDisplay", "Transcript"]
 
 _RESULT_PREVIEW_CHARS = 600
 """How much of a run_code result the screen shows; the model gets up to `max_result_chars`."""
@@ -104,6 +104,8 @@ class ChatDisplay:
         self._in_text = False
         self._retries = 0
         self._started = 0.0
+        self._status: Status | None = None
+        self._calls: dict[tuple[str, int], CallStarted] = {}
 
     def start_turn(self) -> None:
         self.active, self._in_text, self._retries = True, False, 0
@@ -123,6 +125,7 @@ class ChatDisplay:
         )
 
     def cancelled(self) -> None:
+        self._stop_spinning()
         self.active = False
         self.end_text()
         self.print(Text("\nturn cancelled", style="yellow"))  # after the terminal's ^C
@@ -165,6 +168,37 @@ class ChatDisplay:
         line.append(f"({ms:.1f} ms)", style="dim")
         self.print(line, soft_wrap=True)
 
+    def event(self, event: RunEvent) -> None:
+        """A live event of a `run_code` run (on the sandbox's thread): a spinner while
+        the code runs, a line per host call as it returns."""
+        if isinstance(event, RunStarted):
+            self._spin(event.at)
+        elif isinstance(event, CallStarted):
+            with self._lock:
+                self._calls[(event.run_id, event.index)] = event
+        elif isinstance(event, CallFinished):
+            with self._lock:
+                started = self._calls.pop((event.run_id, event.index), None)
+            args, kwargs = (started.args, started.kwargs) if started is not None else ((), {})
+            outcome = _preview(event.result) if event.ok else f"✗ {event.error}"
+            self.host_call(event.function, args, kwargs, outcome, event.duration * 1000)
+        elif isinstance(event, RunFinished):
+            self._stop_spinning()
+
+    def _spin(self, since: float) -> None:
+        if not self.active or not self.console.is_terminal:
+            return
+        with self._lock:
+            if self._status is None:
+                self._status = self.console.status(_Elapsed(since), spinner="dots")
+                self._status.start()
+
+    def _stop_spinning(self) -> None:
+        with self._lock:
+            status, self._status = self._status, None
+        if status is not None:
+            status.stop()
+
     def reply(self, reply: ToolReply) -> None:
         if not self.active:
             return
@@ -184,6 +218,7 @@ class ChatDisplay:
 
     def failed(self, message: str) -> None:
         """The turn ended with an error (the model's server, a fatal tool error): say so."""
+        self._stop_spinning()
         self.active = False
         self.error(message)
 
@@ -203,44 +238,11 @@ def _preview(value: Any) -> str:
     return text
 
 
-def _watched(func: Callable[..., Any], display: ChatDisplay) -> Callable[..., Any]:
-    """`func`, reporting each call to `display` as it returns. `functools.wraps` keeps
-    the name, docstring and signature (through `__wrapped__`), so the catalog the
-    model reads and the type check are the same as for the bare function."""
-    name: str = getattr(func, "__name__", "function")
+class _Elapsed:
+    """The spinner's text: the time the code has been running, as it is drawn."""
 
-    def report(args: tuple[Any, ...], kwargs: dict[str, Any], outcome: str, start: float) -> None:
-        display.host_call(name, args, kwargs, outcome, (time.perf_counter() - start) * 1000)
+    def __init__(self, since: float) -> None:
+        self.since = since
 
-    if inspect.iscoroutinefunction(func):
-
-        @functools.wraps(func)
-        async def watched_async(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                result = await func(*args, **kwargs)
-            except Exception as exc:
-                report(args, kwargs, f"✗ {type(exc).__name__}: {exc}", start)
-                raise
-            report(args, kwargs, _preview(result), start)
-            return result
-
-        return watched_async
-
-    @functools.wraps(func)
-    def watched(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            result = func(*args, **kwargs)
-        except Exception as exc:
-            report(args, kwargs, f"✗ {type(exc).__name__}: {exc}", start)
-            raise
-        report(args, kwargs, _preview(result), start)
-        return result
-
-    return watched
-
-
-def watch_calls(functions: Iterable[Callable[..., Any]], display: ChatDisplay) -> list[Callable[..., Any]]:
-    """Each function wrapped to show its calls on `display` as they happen."""
-    return [_watched(f, display) for f in functions]
+    def __rich__(self) -> RenderableType:
+        return Text(f"running code… {time.time() - self.since:.1f} s", style="dim")

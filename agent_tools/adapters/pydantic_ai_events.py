@@ -1,0 +1,124 @@
+"""A `run_code` call's live events in pydantic-ai: in the agent's event stream (as
+`RunCodeEvent`, a pydantic-ai `CustomEvent`), as OpenTelemetry spans per host call
+made live under the `run_code` span, and to the toolset's own `on_event`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Tracer
+from pydantic_ai import RunContext
+from pydantic_ai.exceptions import UserError
+from pydantic_ai.messages import CustomEvent
+
+from agent_tools.base.events import CallFinished, CallStarted, EventSink, RunEvent
+
+__all__ = ["CODE_ATTRIBUTE_CHARS", "LiveEvents", "RunCodeEvent", "capped_code"]
+
+CODE_ATTRIBUTE_CHARS = 4096
+"""The most of the code the `run_code` span keeps as its `agent_tools.code` attribute."""
+
+
+@dataclass(kw_only=True)
+class RunCodeEvent(CustomEvent, name="agent_tools_run_code"):
+    """One live event of a `run_code` call (see `agent_tools.base.events`), in the
+    agent run's event stream: `kind` (`"call_started"`, `"call_finished"`,
+    `"printed"`, ...) and the event's fields (values redacted and cut)."""
+
+    kind: str
+    event: dict[str, Any]
+
+
+class _Spans:
+    """One span per host call, started when the call starts and ended when it ends,
+    children of the `run_code` span (thread-safe: calls start on worker threads)."""
+
+    def __init__(self, tracer: Tracer, parent: Span) -> None:
+        self._tracer = tracer
+        self._context = trace.set_span_in_context(parent)
+        self._open: dict[int, Span] = {}
+        self._lock = threading.Lock()
+
+    def on(self, event: RunEvent) -> None:
+        if isinstance(event, CallStarted):
+            span = self._tracer.start_span(
+                f"host call {event.function}",
+                context=self._context,
+                attributes={"agent_tools.function": event.function, "agent_tools.call_index": event.index},
+            )
+            with self._lock:
+                self._open[event.index] = span
+        elif isinstance(event, CallFinished):
+            with self._lock:
+                span = self._open.pop(event.index, None)
+            if span is not None:
+                span.set_attribute("agent_tools.ok", event.ok)
+                if event.error is not None:
+                    span.set_attribute("agent_tools.error", event.error)
+                span.end()
+
+    def close(self) -> None:
+        """End any span a call left open (a run stopped mid-call)."""
+        with self._lock:
+            left, self._open = list(self._open.values()), {}
+        for span in left:
+            span.end()
+
+
+class LiveEvents:
+    """The sink a `run_code` call gives its run: each event goes to the host-call
+    spans and the user's listener at once (on the run's thread), and, in order, into
+    the agent's event stream (on the loop). `async with` it around the run: leaving
+    drains what is still on its way."""
+
+    def __init__(self, ctx: RunContext[Any], tracer: Tracer, span: Span, listener: EventSink | None) -> None:
+        self._ctx = ctx
+        self._spans = _Spans(tracer, span)
+        self._listener = listener
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+        self._forwarder: asyncio.Future[None] | None = None
+
+    def __call__(self, event: RunEvent) -> None:
+        self._spans.on(event)
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                self._listener(event)
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    async def __aenter__(self) -> LiveEvents:
+        self._forwarder = asyncio.ensure_future(self._forward())
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        # Events the run's thread sent were scheduled on this loop before the run's end
+        # was: the marker lands after all of them.
+        self._queue.put_nowait(None)
+        if self._forwarder is not None:
+            with contextlib.suppress(Exception):
+                await self._forwarder
+        self._spans.close()
+
+    async def _forward(self) -> None:
+        emitting = True
+        while (event := await self._queue.get()) is not None:
+            if not emitting:
+                continue
+            try:
+                await self._ctx.emit(RunCodeEvent(kind=event.kind, event=_fields(event)))
+            except UserError:  # this context has no event stream (a direct tool call)
+                emitting = False
+
+
+def _fields(event: RunEvent) -> dict[str, Any]:
+    return {"kind": event.kind, **dataclasses.asdict(event)}
+
+
+def capped_code(code: str) -> str:
+    return code if len(code) <= CODE_ATTRIBUTE_CHARS else code[:CODE_ATTRIBUTE_CHARS] + "..."
