@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -48,6 +49,7 @@ from typing import Annotated, Any, Literal
 import anyio
 from mcp.server.elicitation import AcceptedElicitation
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import CallToolResult, ClientCapabilities, ElicitationCapability, TextContent
 from pydantic import BaseModel, Field
 
@@ -71,6 +73,12 @@ _PREFLIGHTS: tuple[Preflight, ...] = ("fast", "full", "off")
 
 _log = logging.getLogger(__name__)
 
+# The run's log messages are sent on purpose (see `_Relay._send`): no warning on the
+# server's stderr for each.
+warnings.filterwarnings(
+    "ignore", message="The logging capability is deprecated", category=MCPDeprecationWarning, module=__name__
+)
+
 
 class Approval(BaseModel):
     """What the server asks the person (MCP elicitation) when a call needs approval."""
@@ -83,7 +91,11 @@ class Approval(BaseModel):
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= _MESSAGE_CHARS else f"{text[:_MESSAGE_CHARS]}... ({len(text) - _MESSAGE_CHARS} more chars)"
+    return (
+        text
+        if len(text) <= _MESSAGE_CHARS
+        else f"{text[:_MESSAGE_CHARS]}... ({len(text) - _MESSAGE_CHARS} more chars)"
+    )
 
 
 def _call_message(event: CallStarted | CallFinished) -> str:
@@ -152,7 +164,11 @@ class _Relay:
             message = f"waiting for a person to approve a call to {event.function} (line {event.line})"
         else:
             return
-        await self._ctx.log(level, message, logger_name=LOGGER_NAME)  # pyright: ignore[reportDeprecated]
+        # Logging is deprecated by the 2026-07-28 protocol (which drops what the client
+        # did not opt in to), and what clients of the 2025 handshake show while a tool runs.
+        await self._ctx.request_context.session.send_log_message(  # pyright: ignore[reportDeprecated]
+            level, message, logger=LOGGER_NAME, related_request_id=self._ctx.request_context.request_id
+        )
 
 
 @contextlib.asynccontextmanager
@@ -337,17 +353,13 @@ def build_server(
         ) -> CallToolResult:
             return await served.run_stateful(ctx, code, restart)
 
-        server.add_tool(
-            run_code, name=TOOL_NAME, description=runner.description(), structured_output=False
-        )
+        server.add_tool(run_code, name=TOOL_NAME, description=runner.description(), structured_output=False)
     else:
 
-        async def run_code_once(
+        async def run_code(
             code: Annotated[str, Field(description="The Python code to run.")], ctx: Context[Any, Any]
         ) -> CallToolResult:
             return await served.run_stateless(ctx, code)
 
-        server.add_tool(
-            run_code_once, name=TOOL_NAME, description=runner.description(), structured_output=False
-        )
+        server.add_tool(run_code, name=TOOL_NAME, description=runner.description(), structured_output=False)
     return server

@@ -119,7 +119,9 @@ def _check_port(host: str, port: int) -> None:
             raise UsageError(f"cannot listen on {host}:{port}: {why}") from None
 
 
-def _build(functions: list[Any], stateful: bool, timeout_ms: int, max_memory: int | None, secrets: list[str]) -> MCPServer:
+def _build(
+    functions: list[Any], stateful: bool, timeout_ms: int, max_memory: int | None, secrets: list[str]
+) -> MCPServer:
     try:
         from agent_tools.adapters.mcp_server import build_server
     except ImportError as exc:
