@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import logging
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -172,7 +172,7 @@ class _Relay:
 
 
 @contextlib.asynccontextmanager
-async def _relayed(ctx: Context[Any, Any]) -> AsyncIterator[_Relay]:
+async def _relayed(ctx: Context[Any, Any]) -> AsyncGenerator[_Relay]:
     relay = _Relay(ctx)
     relay.start()
     try:
@@ -275,6 +275,28 @@ class _CodeServer:
             return await self.run(ctx, code, session)
 
 
+def _stateless_tool(served: _CodeServer) -> Callable[..., Awaitable[CallToolResult]]:
+    async def run_code(
+        code: Annotated[str, Field(description="The Python code to run.")], ctx: Context[Any, Any]
+    ) -> CallToolResult:
+        return await served.run_stateless(ctx, code)
+
+    return run_code
+
+
+def _stateful_tool(served: _CodeServer) -> Callable[..., Awaitable[CallToolResult]]:
+    async def run_code(
+        code: Annotated[str, Field(description="The Python code to run.")],
+        ctx: Context[Any, Any],
+        restart: Annotated[
+            bool, Field(description="Forget every variable and definition of earlier calls first.")
+        ] = False,
+    ) -> CallToolResult:
+        return await served.run_stateful(ctx, code, restart)
+
+    return run_code
+
+
 def _runner(
     functions: Iterable[Callable[..., Any]] | Mapping[str, Callable[..., Any]],
     *,
@@ -341,25 +363,6 @@ def build_server(
     served = _CodeServer(runner, approval_timeout)
     server = MCPServer(name, instructions=runner.system_prompt(), log_level=log_level)
 
-    if stateful:
-
-        async def run_code(
-            code: Annotated[str, Field(description="The Python code to run.")],
-            ctx: Context[Any, Any],
-            restart: Annotated[
-                bool,
-                Field(description="Forget every variable and definition of earlier calls first."),
-            ] = False,
-        ) -> CallToolResult:
-            return await served.run_stateful(ctx, code, restart)
-
-        server.add_tool(run_code, name=TOOL_NAME, description=runner.description(), structured_output=False)
-    else:
-
-        async def run_code(
-            code: Annotated[str, Field(description="The Python code to run.")], ctx: Context[Any, Any]
-        ) -> CallToolResult:
-            return await served.run_stateless(ctx, code)
-
-        server.add_tool(run_code, name=TOOL_NAME, description=runner.description(), structured_output=False)
+    tool = _stateful_tool(served) if stateful else _stateless_tool(served)
+    server.add_tool(tool, name=TOOL_NAME, description=runner.description(), structured_output=False)
     return server
