@@ -17,8 +17,17 @@ def test_claim_texts_are_unique() -> None:
     assert len(set(texts)) == len(texts)
 
 
-def test_sheet_lists_every_claim_under_its_section() -> None:
+def test_the_compact_sheet_lists_the_essential_claims_only() -> None:
     sheet = capability_sheet()
+    essential = [c for c in CLAIMS if c.essential]
+    assert 8 <= len(essential) < len(CLAIMS)
+    assert sheet == "".join(f"- {c.text}\n" for c in essential)
+    assert "##" not in sheet  # no headings, let alone empty ones
+    assert len(sheet) < 1_600
+
+
+def test_sheet_lists_every_claim_under_its_section() -> None:
+    sheet = capability_sheet(full=True)
     for section in SECTIONS:
         assert f"## {section}\n" in sheet
     for claim in CLAIMS:
@@ -27,7 +36,7 @@ def test_sheet_lists_every_claim_under_its_section() -> None:
         start = sheet.index(f"## {claim.section}\n")
         later = [sheet.index(f"## {s}\n") for s in SECTIONS if sheet.index(f"## {s}\n") > start]
         assert start < sheet.index(f"- {claim.text}\n") < min(later, default=len(sheet))
-    assert capability_sheet() == sheet
+    assert capability_sheet(full=True) == sheet
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,11 @@ CANNOT_ASK = "the MCP client cannot ask a person"
 LOGGER_NAME = "agent-tools"
 """The `logger` of the log messages the server sends while code runs."""
 
+_CODE_DOC = "Python source to run; the value of its last expression is the result."
+_RESTART_DOC = (
+    "True to forget every variable, function and import from earlier calls before running this code; "
+    "false to keep them."
+)
 _MESSAGE_CHARS = 300
 _PREFLIGHTS: tuple[Preflight, ...] = ("fast", "full", "off")
 
@@ -277,7 +282,7 @@ class _CodeServer:
 
 def _stateless_tool(served: _CodeServer) -> Callable[..., Awaitable[CallToolResult]]:
     async def run_code(
-        code: Annotated[str, Field(description="The Python code to run.")], ctx: Context[Any, Any]
+        code: Annotated[str, Field(description=_CODE_DOC)], ctx: Context[Any, Any]
     ) -> CallToolResult:
         return await served.run_stateless(ctx, code)
 
@@ -286,11 +291,9 @@ def _stateless_tool(served: _CodeServer) -> Callable[..., Awaitable[CallToolResu
 
 def _stateful_tool(served: _CodeServer) -> Callable[..., Awaitable[CallToolResult]]:
     async def run_code(
-        code: Annotated[str, Field(description="The Python code to run.")],
+        code: Annotated[str, Field(description=_CODE_DOC)],
         ctx: Context[Any, Any],
-        restart: Annotated[
-            bool, Field(description="Forget every variable and definition of earlier calls first.")
-        ] = False,
+        restart: Annotated[bool, Field(description=_RESTART_DOC)] = False,
     ) -> CallToolResult:
         return await served.run_stateful(ctx, code, restart)
 
@@ -364,5 +367,7 @@ def build_server(
     server = MCPServer(name, instructions=runner.system_prompt(), log_level=log_level)
 
     tool = _stateful_tool(served) if stateful else _stateless_tool(served)
-    server.add_tool(tool, name=TOOL_NAME, description=runner.description(), structured_output=False)
+    server.add_tool(
+        tool, name=TOOL_NAME, description=runner.description(stateful=stateful), structured_output=False
+    )
     return server

@@ -261,7 +261,7 @@ class CodeTool:
             "type": "function",
             "function": {
                 "name": self.name,
-                "description": self.runner.description(),
+                "description": self.runner.description(stateful=self.stateful),
                 "parameters": self.parameters,
                 "strict": self.strict,
             },
@@ -276,7 +276,7 @@ class CodeTool:
         return {
             "type": "function",
             "name": self.name,
-            "description": self.runner.description(),
+            "description": self.runner.description(stateful=self.stateful),
             "parameters": self.parameters,
             "strict": self.strict,
         }

@@ -63,13 +63,12 @@ from agent_tools.adapters.pydantic_ai_guards import (
 from agent_tools.adapters.pydantic_ai_toolsets import SourceTool, ToolsetSource, step_tools
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRule, approval_rule
 from agent_tools.base.events import EventSink
-from agent_tools.base.prompts import render
-from agent_tools.sandbox.functions import BUILTIN_NAMES, build_catalog, register
+from agent_tools.sandbox.functions import BUILTIN_NAMES, register
 from agent_tools.sandbox.schema import python_name
 from agent_tools.task.approvals import resolve_store
 from agent_tools.task.state import SessionState
-from agent_tools.tool.capabilities import capability_sheet
 from agent_tools.tool.code_runner import DEFAULT_MAX_RESULT_CHARS, CodeRunner, ToolReply
+from agent_tools.tool.description import run_code_description
 
 __all__ = ["ApprovalRequiredStop", "CallDeferredStop", "CodeToolset", "RunCodeEvent"]
 
@@ -154,7 +153,14 @@ class _Registered:
                     f"CodeToolset: {self.name!r} takes a RunContext first, but its Tool says takes_ctx=False"
                 )
             self.is_async: bool = tool.function_schema.is_async
-            self.doc: str | None = tool.description if tool.description and not self.func.__doc__ else None
+            # The tool's own description when it has one (given, or other than what the
+            # docstring says); else the docstring, shown whole.
+            derived = tool.function_schema.description
+            self.doc: str | None = (
+                tool.description
+                if tool.description and (not self.func.__doc__ or tool.description != derived)
+                else None
+            )
             self.kind: str = tool.tool_def.kind
         elif callable(item):
             self.tool = None
@@ -303,7 +309,7 @@ class CodeToolset(FunctionToolset[Any]):
             Tool(
                 run_code,
                 name="run_code",
-                description=self.runner.description(),
+                description=self.runner.description(stateful=self.stateful),
                 takes_ctx=True,
                 prepare=prepare,
             )
@@ -413,9 +419,14 @@ class CodeToolset(FunctionToolset[Any]):
         key = tuple((*e.key, id(e.registered)) for e in entries)
         text = self._descriptions.get(key)
         if text is None:
-            functions = register(self._callables(entries))
-            catalog = build_catalog(functions)
-            text = render("run_code", catalog=catalog, capabilities=capability_sheet())
+            runner = self.runner
+            text = run_code_description(
+                register(self._callables(entries)),
+                runner.config,
+                stateful=self.stateful,
+                catalog=runner.catalog_mode,
+                budget=runner.catalog_budget,
+            )
             if len(self._descriptions) >= _MAX_DESCRIPTIONS:
                 self._descriptions.pop(next(iter(self._descriptions)))
             self._descriptions[key] = text
@@ -437,11 +448,21 @@ class CodeToolset(FunctionToolset[Any]):
         return state
 
     async def _run_code(self, ctx: RunContext[Any], code: str) -> str:
-        """Run Python code in the sandbox; see the tool description."""
+        """Run Python code in the sandbox; see the tool description.
+
+        Args:
+            code: Python source to run; the value of its last expression is the result.
+        """
         return await self._execute(ctx, code, None)
 
     async def _run_code_stateful(self, ctx: RunContext[Any], code: str, restart: bool = False) -> str:
-        """Run Python code in the sandbox; variables persist between calls unless `restart` is true."""
+        """Run Python code in the sandbox; variables persist between calls unless `restart` is true.
+
+        Args:
+            code: Python source to run; the value of its last expression is the result.
+            restart: True to forget every variable, function and import from earlier calls
+                before running this code; false to keep them.
+        """
         return await self._execute(ctx, code, self._state_for(ctx, restart))
 
     async def _execute(self, ctx: RunContext[Any], code: str, state: SessionState | None) -> str:

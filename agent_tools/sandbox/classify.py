@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import difflib
 import re
 import time
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from agent_tools.base.prompts import hint
 from agent_tools.base.record import HostCall
 from agent_tools.sandbox.core import ExecutionCore
 from agent_tools.sandbox.functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
-from agent_tools.sandbox.preflight import MONTY_BUILTINS, Problem
+from agent_tools.sandbox.preflight import MONTY_BUILTINS, MONTY_MODULES, Problem
 from agent_tools.sandbox.source import ColumnShifts, original_column
 
 __all__ = ["Classifier", "blocks", "cause_of", "frame_location", "preflight_error"]
@@ -46,7 +47,7 @@ class Classifier(ExecutionCore):
 
     def _classify(self, exc: MontyError) -> e.SandboxError:
         if isinstance(exc, pydantic_monty.MontyTypingError):
-            return _typing_error(exc, self.source, self.plan.shifts)
+            return _typing_error(exc, self.source, self.plan.shifts, self.functions)
         if self._cancel_error is not None:  # stopped from outside: say why, not how
             self._cancel_error.source = self.source
             return self._cancel_error
@@ -138,7 +139,7 @@ class Classifier(ExecutionCore):
             available=available,
             exc_type="NameError",
             exc_message=text,
-            hint=hint("unknown-function"),
+            hint=unknown_function_hint(name, self.functions),
             **kw,
         )
 
@@ -264,10 +265,15 @@ def _preflight_hint(problem: Problem, source: str, functions: Mapping[str, HostF
         if not called:
             registered = ", ".join(sorted(functions)) or "none"
             return f"nothing ran; {hint('undefined-name', name=name.group(1), registered=registered)}"
-    return _typing_hint(f"error[{problem.code}] {problem.message}")
+    return _typing_hint(f"error[{problem.code}] {problem.message}", functions)
 
 
-def _typing_error(exc: pydantic_monty.MontyTypingError, source: str, shifts: ColumnShifts) -> e.SandboxError:
+def _typing_error(
+    exc: pydantic_monty.MontyTypingError,
+    source: str,
+    shifts: ColumnShifts,
+    functions: Mapping[str, HostFunction] | None = None,
+) -> e.SandboxError:
     diagnostics = exc.display().strip()
     first = _TYPING_POSITION.search(diagnostics)
     if first is None:
@@ -288,20 +294,42 @@ def _typing_error(exc: pydantic_monty.MontyTypingError, source: str, shifts: Col
         source=source,
         line=line,
         column=column,
-        hint=_typing_hint(first.group(3)),
+        hint=_typing_hint(first.group(3), functions),
     )
 
 
 _UNRESOLVED_MODULE = re.compile(r"error\[unresolved-import\].*`([\w.]+)`")
 
 
-def _typing_hint(problem: str) -> str:
+def unknown_function_hint(name: str, functions: Mapping[str, HostFunction]) -> str:
+    """The hint for a call to a name that is not registered: the closest registered
+    names first, when some are close."""
+    registered = sorted(functions)
+    close = difflib.get_close_matches(name, registered, n=3, cutoff=0.6) if name else []
+    closest = f"did you mean {' or '.join(f'`{c}`' for c in close)}? " if close else ""
+    return hint("unknown-function", closest=closest, registered=", ".join(registered) or "none")
+
+
+def missing_module_hint(module: str) -> str:
+    if module in ("heapq", "statistics"):
+        return hint(module)
+    return hint(
+        "module-missing", modules=", ".join(m for m in sorted(MONTY_MODULES) if m not in _PRIVATE_MODULES)
+    )
+
+
+_PRIVATE_MODULES = frozenset({"posixpath", "binascii"})
+
+
+def _typing_hint(problem: str, functions: Mapping[str, HostFunction] | None = None) -> str:
     """The hint for the checker's first complaint, in the same words as at run time."""
     if module := _UNRESOLVED_MODULE.search(problem):
         name = module.group(1)
-        return f"nothing ran; {hint(name) if name in ('heapq', 'statistics') else hint('module-missing')}"
+        return f"nothing ran; {missing_module_hint(name)}"
     if "error[unresolved-reference]" in problem:
-        return f"nothing ran; {hint('unknown-function')}"
+        name = _UNDEFINED.search(problem)
+        called = name.group(1) if name else ""
+        return f"nothing ran; {unknown_function_hint(called, functions or {})}"
     return hint("type-check")
 
 
@@ -325,7 +353,7 @@ def _hint(etype: str, message: str) -> str | None:
     if etype in ("ModuleNotFoundError", "ImportError"):
         missing = _MISSING_MODULE.search(message)
         module = missing.group(1) if missing else ""
-        return hint(module) if module in ("heapq", "statistics") else hint("module-missing")
+        return missing_module_hint(module)
     if etype == "RuntimeError" and "is not supported in this environment" in message:
         if "datetime" in message or "time." in message or "date." in message:
             return hint("clock")

@@ -43,6 +43,10 @@ class Claim:
     """The snippet that demonstrates it (may call the functions in `CHECK_FUNCTIONS`)."""
     expect: str
     """`"ok"`, `"ok:<repr>"`, `"printed:<repr>"` or `"error:<Name>"` (see the module doc)."""
+    essential: bool = False
+    """Listed in the compact sheet the tool description carries: the facts that prevent
+    frequent mistakes. The others reach the model where they matter (an error's
+    hint) and in the full sheet (`capability_sheet(full=True)`)."""
 
     def __post_init__(self) -> None:
         if self.expect != "ok" and not self.expect.startswith(("ok:", "printed:", "error:")):
@@ -149,6 +153,7 @@ CLAIMS: tuple[Claim, ...] = (
         f"These standard modules import: {', '.join(_AVAILABLE)}.",
         "\n".join([f"import {', '.join(_AVAILABLE)}", "'ok'"]),
         "ok:'ok'",
+        essential=True,
     ),
     Claim(
         "Modules",
@@ -213,6 +218,7 @@ CLAIMS: tuple[Claim, ...] = (
         "Unseeded `random` calls (`random.random()`, `random.choice(...)`) raise RuntimeError.",
         _raising(_UNSEEDED, "RuntimeError", "import random"),
         f"ok:{list(_UNSEEDED)!r}",
+        essential=True,
     ),
     Claim(
         "Modules",
@@ -228,12 +234,14 @@ CLAIMS: tuple[Claim, ...] = (
         "`datetime.date.today()` raise RuntimeError; pass the time in as an input. `time.sleep()` works.",
         _raising(_CLOCK, "RuntimeError", "import time, datetime\ntime.sleep(0.01)"),
         f"ok:{list(_CLOCK)!r}",
+        essential=True,
     ),
     Claim(
         "Outside world",
         "No filesystem: `open()`, `os.listdir()` and `pathlib` reads raise PermissionError.",
         _raising(_FILES, "PermissionError", "import os, pathlib"),
         f"ok:{list(_FILES)!r}",
+        essential=True,
     ),
     Claim(
         "Outside world",
@@ -253,12 +261,14 @@ CLAIMS: tuple[Claim, ...] = (
         "`del` is refused: use `d.pop(key)`, `lst.pop(i)` or build a new list or dict.",
         "x = [1, 2]\ndel x[0]",
         "error:NotImplementedError",
+        essential=True,
     ),
     Claim(
         "Syntax",
         "Classes cannot inherit (so no custom exception classes): raise ValueError etc. with a message.",
         "class NotFound(Exception):\n    pass",
         "error:NotImplementedError",
+        essential=True,
     ),
     Claim(
         "Syntax",
@@ -297,6 +307,7 @@ CLAIMS: tuple[Claim, ...] = (
         "No generators: `yield` is refused; build and return a list.",
         "def gen():\n    yield 1",
         "error:NotImplementedError",
+        essential=True,
     ),
     Claim(
         "Syntax",
@@ -304,6 +315,7 @@ CLAIMS: tuple[Claim, ...] = (
         "but `next(x for x in xs)` raises TypeError; write `next(iter([...]), default)`.",
         "next(x for x in [1, 2])",
         "error:TypeError",
+        essential=True,
     ),
     Claim(
         "Syntax",
@@ -377,6 +389,7 @@ CLAIMS: tuple[Claim, ...] = (
         "concurrently on the host, and returns the results in order.",
         "parallel_map(double, [1, 2, 3], concurrency=2)",
         "ok:[2, 4, 6]",
+        essential=True,
     ),
     Claim(
         "Host functions",
@@ -402,6 +415,7 @@ CLAIMS: tuple[Claim, ...] = (
         "e.g. 'range(0, 2)'.",
         "double(range(2))",
         "ok:'range(0, 2)range(0, 2)'",
+        essential=True,
     ),
     Claim(
         "Host functions",
@@ -428,6 +442,7 @@ CLAIMS: tuple[Claim, ...] = (
         "end with the expression.",
         "x = 1\nif x:\n    x + 1",
         "ok:None",
+        essential=True,
     ),
     Claim(
         "Results",
@@ -441,6 +456,7 @@ CLAIMS: tuple[Claim, ...] = (
         "as an opaque proxy.",
         "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int\nP(1)",
         "ok:MontyClassProxy(name='P', attributes={'x': 1})",
+        essential=True,
     ),
     # -- Limits --------------------------------------------------------------------
     Claim(
@@ -460,9 +476,12 @@ CLAIMS: tuple[Claim, ...] = (
 """Every claim of the sheet, in the order it lists them within a section."""
 
 
-def capability_sheet() -> str:
-    """The claims as Markdown: one `## Section` heading per section (in `SECTIONS`
-    order), one bullet per claim (in `CLAIMS` order)."""
+def capability_sheet(full: bool = False) -> str:
+    """The claims as Markdown. By default the compact sheet of the tool description:
+    one bullet per essential claim, in `CLAIMS` order. With `full`, every claim, one
+    `## Section` heading per section (in `SECTIONS` order)."""
+    if not full:
+        return "\n".join(f"- {c.text}" for c in CLAIMS if c.essential) + "\n"
     parts: list[str] = []
     for section in SECTIONS:
         bullets = [f"- {c.text}" for c in CLAIMS if c.section == section]

@@ -10,6 +10,7 @@ fix are raised to the caller instead.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,7 +39,13 @@ from agent_tools.task.pipeline import arun_template, run_template
 from agent_tools.task.resume import aresume_template, resume_template
 from agent_tools.task.state import SessionState
 from agent_tools.task.template import CodeTaskTemplate, orchestrator_from_str
-from agent_tools.tool.capabilities import capability_sheet
+from agent_tools.tool.description import (
+    DEFAULT_CATALOG_BUDGET,
+    CatalogMode,
+    catalog_builtins,
+    run_code_description,
+    uses_search,
+)
 
 __all__ = [
     "DEFAULT_MAX_RESULT_CHARS",
@@ -177,8 +184,16 @@ class CodeRunner:
         type_check: bool | None = None,
         timeout_ms: int = 30_000,
         approval_store: ApprovalStore | None = None,
+        catalog: CatalogMode = "auto",
+        catalog_budget: int = DEFAULT_CATALOG_BUDGET,
         **template_options: Any,
     ) -> None:
+        if catalog not in ("auto", "full", "search"):
+            raise ValueError(f"catalog must be 'auto', 'full' or 'search', got {catalog!r}")
+        if not isinstance(catalog_budget, int) or catalog_budget < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ValueError(f"catalog_budget must be a number of characters >= 0, got {catalog_budget!r}")
+        self.catalog_mode: CatalogMode = catalog
+        self.catalog_budget = catalog_budget
         self.functions: dict[str, HostFunction] = register(tasks)
         self.max_result_chars = max_result_chars
         self.approval_store = approval_store
@@ -204,17 +219,46 @@ class CodeRunner:
             self._catalog = build_catalog(self.functions)
         return self._catalog
 
-    def description(self) -> str:
-        """The `run_code` tool description: how to use it, the catalog, the capability
-        sheet (built once)."""
-        if self._description is None:
-            self._description = render("run_code", catalog=self.catalog(), capabilities=capability_sheet())
+    @property
+    def config(self) -> SandboxedConfig:
+        """The sandbox settings every run of this runner gets."""
+        return typing.cast(SandboxedConfig, self.options["plugin_config"])
+
+    def description(self, *, stateful: bool = False) -> str:
+        """The `run_code` tool description: how to use it, this runner's limits, the
+        catalog (full stubs, or summaries above `catalog_budget` characters) and the
+        compact capability sheet (built once)."""
+        if self._description is None or stateful:
+            text = run_code_description(
+                self.functions,
+                self.config,
+                stateful=stateful,
+                catalog=self.catalog_mode,
+                budget=self.catalog_budget,
+            )
+            if stateful:
+                return text
+            self._description = text
         return self._description
+
+    def searching(self, functions: Mapping[str, HostFunction]) -> bool:
+        """Whether the code gets `describe` and `search_functions` over `functions`."""
+        return uses_search(functions, self.catalog_mode, self.catalog_budget)
 
     def system_prompt(self) -> str:
         return render("system_prompt")
 
     def _make_base(self, tasks: Mapping[str, Callable[..., Any]]) -> CodeTaskTemplate:
+        functions = register(tasks)
+        if self.searching(functions):  # a large catalog: the code looks functions up
+            builtins = catalog_builtins(functions)
+            clash = sorted(set(builtins) & set(functions))
+            if clash:
+                raise ValueError(
+                    f"{', '.join(clash)}: the name of a function the code uses to look up a large "
+                    "catalog; register it under another name, or pass catalog='full'"
+                )
+            tasks = {**tasks, **builtins}
         base = orchestrator_from_str("", inputs={}, output=Any, tasks=tasks, name="run_code", **self.options)
         base._plan()  # pyright: ignore[reportPrivateUsage] - built once, shared by every call
         return base
