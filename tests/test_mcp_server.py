@@ -338,15 +338,27 @@ async def test_stdio_upstream_mcp_server_tools_become_functions(
         ]
 
 
-async def test_stdio_errors_the_model_cannot_fix_are_tool_errors_and_the_server_goes_on(
+async def test_stdio_unfixable_errors_and_limits_are_tool_errors_and_the_server_goes_on(
     data_dir: Path, journal_path: Path, tmp_path: Path
 ) -> None:
-    async with stdio_server(
-        _env(data_dir, journal_path), "--tools", TOOLS, errlog=tmp_path / "stderr.txt"
-    ) as client:
+    args = ["--tools", TOOLS, "--max-memory", "5000000", "--timeout-ms", "1000"]
+    async with stdio_server(_env(data_dir, journal_path), *args, errlog=tmp_path / "stderr.txt") as client:
         result, _ = await client.run("tick(1)\nbroken()")
         assert result.is_error
         assert text_of(result) == "FatalToolError: the billing backend is down"
+
+        result, _ = await client.run("x = [0] * 10_000_000\nlen(x)")
+        assert result.is_error
+        assert "memory limit exceeded" in text_of(result) and "(max_memory=5000000)" in text_of(result)
+        assert "> 1 | x = [0] * 10_000_000" in text_of(result)
+
+        client.logs.clear()
+        result, _ = await client.run("n = 0\nwhile True:\n    n += 1")
+        assert result.is_error
+        assert "time limit exceeded" in text_of(result) and "timeout_ms=1000" in text_of(result)
+        [limit] = [entry for entry in client.logs if str(entry.data).startswith("limit hit: TimeLimitError")]
+        assert limit.level == "warning"
+
         result, _ = await client.run("tick(2) + 40")
         assert value_of(result) == 42
     assert journal(journal_path) == [["tick", 1], ["broken"], ["tick", 2]]
