@@ -36,6 +36,7 @@ from mcp.types import (
     TextContent,
 )
 
+from agent_tools import CodeRunner, demo
 from agent_tools.demo import db
 
 from .mcp_server_tools import journal
@@ -243,12 +244,30 @@ def http_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             process.stdout.close()
 
 
+async def settled_ticks(path: Path, first: int) -> list[int]:
+    """The ticks from `first` on that ran, once no new one has come for a second (a
+    stopped run makes no more calls; a running one makes ten a second)."""
+    deadline = time.monotonic() + 15
+    ran = [entry[1] for entry in journal(path) if entry[0] == "tick" and entry[1] >= first]
+    while True:
+        await asyncio.sleep(1.0)
+        now = [entry[1] for entry in journal(path) if entry[0] == "tick" and entry[1] >= first]
+        if now == ran:
+            return ran
+        assert time.monotonic() < deadline, f"the calls did not stop: {now}"
+        ran = now
+
+
 def expected_name(data_dir: Path, monkeypatch: pytest.MonkeyPatch, customer_id: int) -> str:
     """The customer's name as the demo function gives it in this process."""
-    from agent_tools.demo import get_customer
-
     monkeypatch.setenv("AGENT_TOOLS_DATA_DIR", str(data_dir))
-    return get_customer(customer_id)["name"]
+    return demo.get_customer(customer_id)["name"]
+
+
+def reply_text(data_dir: Path, monkeypatch: pytest.MonkeyPatch, code: str) -> str:
+    """What the other adapters give the model for `code` over the demo shop."""
+    monkeypatch.setenv("AGENT_TOOLS_DATA_DIR", str(data_dir))
+    return CodeRunner(demo.FUNCTIONS).run(code).text
 
 
 # ---------------------------------------------------------------------------
@@ -271,6 +290,10 @@ async def test_stdio_lists_run_code_and_runs_code_with_progress_and_logs(
         result, progress = await client.run('c = get_customer(1)\nprint("found", c["name"])\nc["name"]')
         name = expected_name(data_dir, monkeypatch, 1)
         assert json.loads(text_of(result)) == {"result": name, "printed": f"found {name}\n"}
+        assert text_of(result) == reply_text(
+            data_dir, monkeypatch, 'c = get_customer(1)\nprint("found", c["name"])\nc["name"]'
+        )
+        assert tool.description == CodeRunner(demo.FUNCTIONS).description()
         assert [value for value, _ in progress] == [1, 2]
         assert progress[0][1] == "call 1: get_customer(1)"
         assert progress[1][1] is not None and progress[1][1].startswith("call 1 done: get_customer -> {")
@@ -296,12 +319,13 @@ async def test_stdio_lists_run_code_and_runs_code_with_progress_and_logs(
 
 
 async def test_stdio_fixable_errors_come_back_as_tool_errors_with_the_failing_line(
-    data_dir: Path, journal_path: Path, tmp_path: Path
+    data_dir: Path, journal_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with stdio_server(_env(data_dir, journal_path), errlog=tmp_path / "stderr.txt") as client:
         result, progress = await client.run("x = 1\nget_customer(999999)")
         assert result.is_error
         text = text_of(result)
+        assert text == reply_text(data_dir, monkeypatch, "x = 1\nget_customer(999999)")
         assert "> 2 | get_customer(999999)" in text
         assert "  1 | x = 1" in text
         assert "KeyError" in text and "no customer with customer_id 999999" in text
@@ -343,9 +367,12 @@ async def test_stdio_unfixable_errors_and_limits_are_tool_errors_and_the_server_
 ) -> None:
     args = ["--tools", TOOLS, "--max-memory", "5000000", "--timeout-ms", "1000"]
     async with stdio_server(_env(data_dir, journal_path), *args, errlog=tmp_path / "stderr.txt") as client:
-        result, _ = await client.run("tick(1)\nbroken()")
+        result, progress = await client.run("tick(1)\nbroken()")
         assert result.is_error
         assert text_of(result) == "FatalToolError: the billing backend is down"
+        messages = [message or "" for _, message in progress]  # sent all the same, before the answer
+        assert messages[:3] == ["call 1: tick(1)", "call 1 done: tick -> 1", "call 2: broken()"]
+        assert messages[3].startswith("call 2 failed: broken raised FatalToolError")
 
         result, _ = await client.run("x = [0] * 10_000_000\nlen(x)")
         assert result.is_error
@@ -411,11 +438,8 @@ async def test_stdio_cancelling_a_call_stops_the_run_and_the_next_call_works(
         with pytest.raises(asyncio.CancelledError):
             await call
 
-        await asyncio.sleep(0.5)  # a tick already running finishes; no new one starts
-        ran = len(journal(journal_path))
-        await asyncio.sleep(0.6)
-        assert len(journal(journal_path)) == ran
-        assert 3 <= ran < 10
+        ran = await settled_ticks(journal_path, 0)  # a tick already running finishes; no new one starts
+        assert 3 <= len(ran) < 50  # the loop would make 100 calls, 10 s of them
 
         result, _ = await client.run("tick(1000)")
         assert value_of(result) == 1000
@@ -466,10 +490,20 @@ async def test_stdio_approvals_ask_the_person_through_the_client(
         result, _ = await client.run(REFUND_CODE)
         if refusal is None:
             assert value_of(result) == ["refunded 7: 120.0", "refunded 8: 80.0"]
+            assert client.log_texts == [  # each call waits, then runs once approved
+                f"waiting for a person to approve {calls[0]} (line 4)",
+                "call 1: refund(7, 120.0)",
+                "call 1 done: refund -> 'refunded 7: 120.0'",
+                f"waiting for a person to approve {calls[1]} (line 4)",
+                "call 2: refund(8, 80.0)",
+                "call 2 done: refund -> 'refunded 8: 80.0'",
+            ]
         else:  # the code got a PermissionError at each call, with the reason
             assert value_of(result) == [f"refused: {call} was not approved: {refusal}" for call in calls]
         # Asked once per call, before it ran; never when the client cannot ask.
         assert client.asked == ([] if answer is None else [f"approve {call}?" for call in calls])
+        waiting = [text for text in client.log_texts if text.startswith("waiting")]
+        assert waiting == [f"waiting for a person to approve {call} (line 4)" for call in calls]
         result, _ = await client.run("tick(5)")  # the session goes on
         assert value_of(result) == 5
     ran = [["refund", 7, 120.0], ["refund", 8, 80.0]] if refusal is None else []
@@ -539,11 +573,8 @@ async def test_http_approval_and_cancellation(http_server: HttpServer) -> None:
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        await asyncio.sleep(0.5)
-        ran = [entry for entry in journal(http_server.journal) if entry[0] == "tick" and entry[1] >= 500]
-        await asyncio.sleep(0.6)
-        assert [e for e in journal(http_server.journal) if e[0] == "tick" and e[1] >= 500] == ran
-        assert 2 <= len(ran) < 10
+        ran = await settled_ticks(http_server.journal, 500)
+        assert 2 <= len(ran) < 50
 
         result, _ = await client.run("tick(7) * 6")
         assert value_of(result) == 42

@@ -166,7 +166,8 @@ class _Relay:
         elif isinstance(event, LimitHit):
             message, level = f"limit hit: {event.limit}: {event.message}", "warning"
         elif isinstance(event, Paused):
-            message = f"waiting for a person to approve a call to {event.function} (line {event.line})"
+            call = format_call(event.function, (), event.arguments)
+            message = f"waiting for a person to approve {call} (line {event.line})"
         else:
             return
         # Logging is deprecated by the 2026-07-28 protocol (which drops what the client
@@ -182,7 +183,7 @@ async def _relayed(ctx: Context[Any, Any]) -> AsyncGenerator[_Relay]:
     relay.start()
     try:
         yield relay
-    except BaseException:  # cancelled, or failed: what is still queued is dropped
+    except BaseException:  # cancelled (or a bug): what is still queued is dropped
         await relay.stop()
         raise
     await relay.drain()
@@ -217,14 +218,18 @@ class _CodeServer:
         """The state of the MCP session `ctx` belongs to. A session is the SDK's
         `Connection` (one per stdio connection or streamable-HTTP session); its state is
         dropped when it closes."""
-        connection: Any = getattr(ctx.session, "_connection", None)
-        key: object = connection if connection is not None else ctx.session
-        found = self._sessions.get(key)
+        connection: object = getattr(ctx.session, "_connection", None)  # no public accessor in mcp 2.3
+        if connection is None:
+            _log.warning(
+                "this MCP SDK gives no connection to keep a session's state in: the call starts afresh"
+            )
+            return _Session()
+        found = self._sessions.get(connection)
         if found is None:
-            found = self._sessions[key] = _Session()
+            found = self._sessions[connection] = _Session()
             exit_stack = getattr(connection, "exit_stack", None)
             if isinstance(exit_stack, contextlib.AsyncExitStack):
-                exit_stack.callback(self._sessions.pop, key, None)
+                exit_stack.callback(self._sessions.pop, connection, None)
         return found
 
     # -- approvals ----------------------------------------------------------------------
@@ -251,22 +256,22 @@ class _CodeServer:
             if answer.data.approve:
                 return True, None
             return False, "the person did not approve it"
-        return False, "the person declined" if answer.action == "decline" else "the person cancelled"
+        return False, ("the person declined" if answer.action == "decline" else "the person cancelled")
 
     # -- the tool -----------------------------------------------------------------------
 
     async def run(self, ctx: Context[Any, Any], code: str, session: _Session | None) -> CallToolResult:
         state = session.state if session is not None else None
-        try:
-            async with _relayed(ctx) as relay:
+        async with _relayed(ctx) as relay:  # its events are all sent before the answer
+            try:
                 reply: ToolReply = await self.runner.arun(code, state=state, on_event=relay.sink)
                 while reply.pending is not None:
                     approve, reason = await self.decide(ctx, reply.pending)
                     reply = await self.runner.aresume(
                         reply.pending.token, approve=approve, reason=reason, on_event=relay.sink
                     )
-        except (FatalToolError, SecretError, ApprovalTokenError) as exc:
-            return _text(f"{type(exc).__name__}: {exc}", error=True)
+            except (FatalToolError, SecretError, ApprovalTokenError) as exc:  # the model cannot fix these
+                return _text(f"{type(exc).__name__}: {exc}", error=True)
         return _text(reply.text, error=not reply.ok)
 
     async def run_stateless(self, ctx: Context[Any, Any], code: str) -> CallToolResult:

@@ -105,7 +105,20 @@ def chat(
         ),
     ] = None,
 ) -> None:
-    """Chat in the terminal with an agent whose only tool is run_code."""
+    """Chat in the terminal with an agent whose only tool is run_code.
+
+    The model answers by writing Python that calls the functions; the screen shows the
+    code, each host call as it returns and the result. Commands: /help, /tools, /code,
+    /reset, /save FILE, /quit. A call that needs a person's approval is asked about.
+
+    Examples:
+
+        OPENAI_API_KEY=sk-... agent-tools chat
+
+        agent-tools chat --model openai:qwen2.5-coder:7b --base-url http://localhost:11434/v1
+
+        agent-tools chat --tools mytools:FUNCTIONS --mcp "python -m agent_tools.demo.mcp_server"
+    """
     import pydantic_ai
     from pydantic_ai import Agent, DeferredToolRequests
 

@@ -11,6 +11,7 @@ the turn's tokens and time. `Transcript` keeps the same turn as Markdown for `/s
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import typing
@@ -81,14 +82,25 @@ class Transcript:
             elif entry.kind == "note":
                 out += [f"*{entry.text}*", ""]
             else:
-                out += ["### run_code", "", "```python", entry.text.rstrip("\n"), "```", ""]
+                code = entry.text.rstrip("\n")
+                fence = _fence(code)
+                out += ["### run_code", "", f"{fence}python", code, fence, ""]
                 if entry.result:
                     label = "Result:" if entry.ok else "Error (sent back to the model):"
-                    out += [label, "", "```text", entry.result.rstrip("\n"), "```", ""]
+                    result = entry.result.rstrip("\n")
+                    fence = _fence(result)
+                    out += [label, "", f"{fence}text", result, fence, ""]
         return "\n".join(out)
 
     def save(self, path: Path) -> None:
         path.write_text(self.markdown(), encoding="utf-8")
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text` (an error text holds
+    its own ``` blocks), so the block ends where it should."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 class ChatDisplay:

@@ -189,7 +189,23 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve run_code as an MCP server: stdio by default, streamable HTTP with --http."""
+    """Serve run_code as an MCP server: stdio by default, streamable HTTP with --http.
+
+    The tool's description carries the catalog of the functions and the sandbox notes;
+    host calls are sent as progress notifications and log messages while the code runs;
+    a client's cancellation stops the run; fixable errors come back as tool errors with
+    the numbered code; calls that need approval are asked about (MCP elicitation).
+
+    Examples:
+
+        agent-tools mcp serve
+
+        agent-tools mcp serve --tools mytools:FUNCTIONS --stateful
+
+        agent-tools mcp serve --mcp "npx -y @modelcontextprotocol/server-everything"
+
+        agent-tools mcp serve --http --port 8765 --secret SHOP_API_KEY
+    """
     secrets = secret or []
     with contextlib.ExitStack() as stack:
         try:

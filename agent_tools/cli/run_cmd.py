@@ -19,6 +19,9 @@ import contextlib
 import json
 import os
 import sys
+import typing
+from collections.abc import Iterable, Sized
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -156,32 +159,100 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def _calls_table(calls: list[HostCall]) -> Table:
-    table = Table(title=f"Host calls ({len(calls)})", title_justify="left", expand=False)
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("call", overflow="fold")
-    table.add_column("result or error", overflow="fold")
-    table.add_column("time", justify="right", no_wrap=True)
-    for n, call in enumerate(calls, start=1):
+@dataclass(frozen=True)
+class View:
+    """How much of a run the screen shows: `calls` host calls (None: all), and the
+    result and printed output cut to fit the screen unless `full`."""
+
+    calls: int | None = 20
+    full: bool = False
+
+
+_RESULT_ITEMS = 20
+_RESULT_CHARS = 300
+_OUTPUT_LINES = 20
+
+
+def _calls_table(calls: list[HostCall], view: View) -> Table:
+    shown = calls if view.calls is None or len(calls) <= view.calls else calls[: view.calls]
+    title = f"Host calls ({len(calls)})"
+    table = Table(title=title, title_justify="left", expand=True)
+    table.add_column("#", justify="right", style="dim", no_wrap=True, min_width=len(str(len(shown))))
+    overflow: typing.Literal["ellipsis", "fold"] = "fold" if view.full else "ellipsis"
+    table.add_column("call", no_wrap=not view.full, overflow=overflow, ratio=1)
+    table.add_column("result or error", no_wrap=not view.full, overflow=overflow, ratio=1)
+    table.add_column("time", justify="right", no_wrap=True, min_width=8)
+    for n, call in enumerate(shown, start=1):
         parts = [short_repr(a, 60) for a in call.args]
         parts += [f"{k}={short_repr(v, 60)}" for k, v in call.kwargs.items()]
         signature = Text(call.function, style="bold cyan") + Text(f"({', '.join(parts)})")
         if call.error is not None:
             outcome = Text(f"{type(call.error).__name__}: {call.error}", style="red")
         else:
-            outcome = Text(short_repr(call.result, 160))
+            outcome = Text(short_repr(call.result, 160 if not view.full else 100_000))
         table.add_row(str(n), signature, outcome, _ms(call.duration))
+    if len(shown) < len(calls):
+        table.caption = f"… and {len(calls) - len(shown)} more calls (--calls all shows every one)"
+        table.caption_justify = "left"
     return table
 
 
-def _print_record(console: Console, record: RunRecord) -> None:
-    console.print(Panel(Pretty(record.result, expand_all=False), title="Result", title_align="left"))
+def _too_big(value: Any, depth: int = 0) -> bool:
+    """Whether the compact view cuts `value` (a container past `_RESULT_ITEMS` items or a
+    string past `_RESULT_CHARS` characters, at any depth)."""
+    if isinstance(value, str):
+        return len(value) > _RESULT_CHARS
+    if depth > 6:
+        return True
+    if isinstance(value, dict):
+        items = typing.cast(dict[Any, Any], value)
+        return len(items) > _RESULT_ITEMS or any(
+            _too_big(v, depth + 1) for v in list(items.values())[:_RESULT_ITEMS]
+        )
+    if isinstance(value, (list, tuple, set, frozenset)):
+        seq = list(typing.cast(Iterable[Any], value))
+        return len(seq) > _RESULT_ITEMS or any(_too_big(v, depth + 1) for v in seq[:_RESULT_ITEMS])
+    return False
+
+
+def _result_view(value: Any, view: View) -> Group:
+    if view.full or not _too_big(value):
+        return Group(Pretty(value, expand_all=False))
+    pretty = Pretty(value, expand_all=False, max_length=_RESULT_ITEMS, max_string=_RESULT_CHARS, max_depth=6)
+    note = Text(
+        f"(cut to fit the screen: {_size_of(value)}; --full shows it all, --json gives it whole)", style="dim"
+    )
+    return Group(pretty, note)
+
+
+def _size_of(value: Any) -> str:
+    if isinstance(value, str):
+        return f"{len(value):,} characters"
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
+        return f"{len(typing.cast(Sized, value)):,} items at the top level"
+    return type(value).__name__
+
+
+def _output_view(stdout: str, view: View) -> Text:
+    lines = stdout.rstrip("\n").split("\n")
+    if view.full or len(lines) <= _OUTPUT_LINES:
+        return Text("\n".join(lines))
+    head, tail = lines[: _OUTPUT_LINES // 2], lines[-_OUTPUT_LINES // 2 :]
+    cut = len(lines) - len(head) - len(tail)
+    text = Text("\n".join(head) + "\n")
+    text.append(f"… {cut:,} lines cut (--full shows them) …\n", style="dim")
+    text.append("\n".join(tail))
+    return text
+
+
+def _print_record(console: Console, record: RunRecord, view: View = View()) -> None:
+    console.print(Panel(_result_view(record.result, view), title="Result", title_align="left"))
     if record.calls:
-        console.print(_calls_table(record.calls))
+        console.print(_calls_table(record.calls, view))
     else:
         console.print(Text("No host calls.", style="dim"))
     if record.stdout:
-        console.print(Panel(Text(record.stdout.rstrip("\n")), title="Printed output", title_align="left"))
+        console.print(Panel(_output_view(record.stdout, view), title="Printed output", title_align="left"))
     console.print(
         Text(
             f"total {_ms(record.duration)} · host {_ms(record.host_time)} · "
@@ -189,9 +260,11 @@ def _print_record(console: Console, record: RunRecord) -> None:
             style="dim",
         )
     )
+    if record.report_path is not None:
+        console.print(Text(f"report: {record.report_path}", style="dim"))
 
 
-def _print_failure(console: Console, error: SandboxError) -> None:
+def _print_failure(console: Console, error: SandboxError, view: View = View()) -> None:
     console.print(Text(str(error), style="red"), soft_wrap=True)
     record = error.record
     if record is None:
@@ -200,11 +273,13 @@ def _print_failure(console: Console, error: SandboxError) -> None:
         console.print(
             Group(
                 Text("The host calls already made (they may have had side effects):", style="yellow"),
-                _calls_table(record.calls),
+                _calls_table(record.calls, view),
             )
         )
     if record.stdout:
-        console.print(Panel(Text(record.stdout.rstrip("\n")), title="Printed output", title_align="left"))
+        console.print(Panel(_output_view(record.stdout, view), title="Printed output", title_align="left"))
+    if record.report_path is not None:
+        console.print(Text(f"report: {record.report_path}", style="dim"))
 
 
 def _fail_usage(message: str) -> typer.Exit:
@@ -259,11 +334,74 @@ def run(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the run record as JSON, and nothing else, on stdout.")
     ] = False,
+    calls: Annotated[
+        str,
+        typer.Option(
+            "--calls", metavar="N|all", help="How many host calls the table shows (default 20, or all)."
+        ),
+    ] = "20",
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Show the whole result, printed output and every call, uncut."),
+    ] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="Also write an HTML report of the run, and print its path.")
+    ] = False,
 ) -> None:
     """Run a Python file (or stdin) in the Monty sandbox and show the result, the host
-    calls it made, what it printed and how long it took."""
-    with contextlib.ExitStack() as stack:
-        _run(file, input_, tools, mcp, timeout_ms, json_output, stack)
+    calls it made, what it printed and how long it took.
+
+    The screen shows a compact view (the result, the printed output and the calls cut
+    to fit, with counts of what was cut); --full shows everything, --json prints the
+    whole record as JSON.
+
+    Examples:
+
+        agent-tools run examples/top_customers.py
+
+        echo 'get_customer(1)["name"]' | agent-tools run -
+
+        agent-tools run report.py -i year=2025 --tools mytools:FUNCTIONS --calls all
+
+        agent-tools run examples/top_customers.py --mcp "python -m agent_tools.demo.mcp_server"
+    """
+    try:
+        view = View(calls=None if full or calls == "all" else _count(calls), full=full)
+    except UsageError as exc:
+        raise _fail_usage(str(exc)) from None
+    try:
+        with contextlib.ExitStack() as stack:
+            _run(file, input_, tools, mcp, timeout_ms, json_output, stack, view, report)
+    except BrokenPipeError:  # `agent-tools run x.py | head`: the reader left, nothing failed
+        _quiet_stdout()
+        raise typer.Exit(0) from None
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise UsageError(f"--calls must be a number or 'all', got {text!r}") from None
+    if n < 0:
+        raise UsageError(f"--calls must be 0 or more, got {n}")
+    return n
+
+
+class Screen(Console):
+    """The console of `agent-tools run`: output piped into a reader that leaves early
+    (`| head`) ends the command quietly with status 0, not 1: nothing failed."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        _quiet_stdout()
+        raise typer.Exit(0)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _run(
@@ -274,6 +412,8 @@ def _run(
     timeout_ms: int,
     json_output: bool,
     stack: contextlib.ExitStack,
+    view: View = View(),
+    report: bool = False,
 ) -> None:
     try:
         if timeout_ms <= 0:
@@ -289,6 +429,7 @@ def _run(
                 tasks=functions,
                 name="agent-tools-run",
                 timeout_ms=timeout_ms,
+                report=report,
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, SandboxError):
@@ -314,13 +455,13 @@ def _run(
         if json_output:
             _print_json(record_to_json(error.record, error))
         else:
-            _print_failure(Console(stderr=True, highlight=False), error)
+            _print_failure(Console(stderr=True, highlight=False), error, view)
         raise typer.Exit(EXIT_CODE_FAILED) from None
     if record.pending is not None:  # nobody to ask: the run ends waiting
         if json_output:
             _print_json(record_to_json(record))
         else:
-            _print_record(Console(highlight=False), record)
+            _print_record(Screen(highlight=False), record, view)
             Console(stderr=True, highlight=False, soft_wrap=True).print(
                 Text(
                     f"agent-tools run: the code is waiting for a person's approval of "
@@ -333,4 +474,4 @@ def _run(
     if json_output:
         _print_json(record_to_json(record))
     else:
-        _print_record(Console(highlight=False), record)
+        _print_record(Screen(highlight=False), record, view)

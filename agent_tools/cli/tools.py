@@ -5,8 +5,12 @@ callables, a mapping of name to callable, a single callable, or a `CodeToolset`;
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import inspect
 import os
+import sys
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -21,6 +25,9 @@ def _load_one(spec: str) -> list[Callable[..., Any]]:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ToolsError(f"--tools {spec!r}: expected module:attribute, e.g. myapp.tools:FUNCTIONS")
+    cwd = os.getcwd()  # `--tools mytools:FUNCS` finds mytools.py here, as `python -m` would
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -33,7 +40,14 @@ def _load_one(spec: str) -> list[Callable[..., Any]]:
     if runner is not None and hasattr(runner, "callables"):  # approval guards and all
         return list(runner.callables.values())
     if isinstance(value, Mapping):
-        return list(value.values())  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+        # The keys name the functions, as everywhere else (the core, CodeTool, CodeToolset).
+        mapping = typing.cast(Mapping[Any, Any], value)
+        bad_items = [k for k, v in mapping.items() if not callable(v)]
+        if bad_items:
+            raise ToolsError(
+                f"--tools {spec!r}: not callable: {mapping[bad_items[0]]!r} (key {bad_items[0]!r})"
+            )
+        return [_named(str(k), v) for k, v in mapping.items()]
     if callable(value):
         return [value]
     if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
@@ -45,6 +59,29 @@ def _load_one(spec: str) -> list[Callable[..., Any]]:
     raise ToolsError(
         f"--tools {spec!r}: expected a list of callables or a CodeToolset, got {type(value).__name__}"
     )
+
+
+def _named(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func`, registered as `name`: itself when that is its name, else a thin wrapper
+    with its signature, docstring and marks (approval and the like) under `name`."""
+    if getattr(func, "__name__", None) == name:
+        return func
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def renamed_async(*args: Any, **kwargs: Any) -> Any:
+            return await func(*args, **kwargs)
+
+        wrapper: Callable[..., Any] = renamed_async
+    else:
+
+        @functools.wraps(func)
+        def renamed(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        wrapper = renamed
+    wrapper.__name__ = wrapper.__qualname__ = name
+    return wrapper
 
 
 def load_tools(specs: Iterable[str]) -> list[Callable[..., Any]]:

@@ -81,8 +81,10 @@ class Classifier(ExecutionCore):
         text = f"{etype}: {message}"
         kw: dict[str, Any] = {"source": self.source, **where}
         if etype == "TimeoutError" and "limit exceeded" in message:
+            seconds = lim.timeout_ms / 1000
             return e.TimeLimitError(
-                f"{message} (timeout_ms={lim.timeout_ms}; time in registered functions is not counted)",
+                f"time limit exceeded: the code ran longer than timeout_ms={lim.timeout_ms} "
+                f"({seconds:g} s of sandbox time; time in registered functions is not counted)",
                 hint=hint("time-limit"),
                 **kw,
             )
