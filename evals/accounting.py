@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 TOKEN_METHOD = (
-    'estimated: text split on whitespace and the characters ",.: (pydantic-ai\'s test-model estimate, '
+    "estimated: text split on whitespace and the characters \",.: (pydantic-ai's test-model estimate, "
     "as used for the oracle's usage), not a model's tokenizer"
 )
 """How `estimate_tokens` counts, as the reports say it."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,11 +13,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .harness import RunOptions, oracle_factory, run_eval
+from .harness import RunOptions, oracle_factory, run_eval, supported_modes
 from .models import make_model
 from .report import print_table, write_reports
-from .results import Mode
+from .results import MODES, Mode
 from .schema import Task, load_datasets
+
+_MODE_SETS: dict[str, list[Mode]] = {"both": ["code", "tools"], "all": list(MODES)}
+_MODE_HELP = "code, tools, code-search, both (code and tools) or all (the three), or a comma-separated list"
 
 app = typer.Typer(
     add_completion=False, help="How well a model does with run_code, against plain tool calling."
@@ -25,6 +30,17 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """Eval harness for agent-tools."""
+
+
+def parse_modes(text: str) -> list[Mode]:
+    """The modes `--mode` names, in order, each once."""
+    modes: list[Mode] = []
+    for word in (w.strip() for w in text.split(",")):
+        named: list[Mode] = _MODE_SETS.get(word) or [m for m in MODES if m == word]
+        if not named:
+            raise typer.BadParameter(f"--mode must be {_MODE_HELP}; got {text!r}")
+        modes.extend(m for m in named if m not in modes)
+    return modes
 
 
 def _select(tasks: list[Task], datasets: list[str], tags: list[str], ids: list[str]) -> list[Task]:
@@ -47,7 +63,7 @@ def run(
     api_key_env: Annotated[
         str | None, typer.Option(help="the environment variable holding the API key")
     ] = None,
-    mode: Annotated[str, typer.Option(help="code, tools or both")] = "both",
+    mode: Annotated[str, typer.Option(help=_MODE_HELP)] = "both",
     dataset: Annotated[list[str], typer.Option(help="only these domains (repeatable)")] = [],  # noqa: B006
     tag: Annotated[list[str], typer.Option(help="only tasks with one of these tags")] = [],  # noqa: B006
     task: Annotated[list[str], typer.Option(help="only these task ids")] = [],  # noqa: B006
@@ -58,12 +74,10 @@ def run(
     out: Annotated[Path | None, typer.Option(help="output directory (default evals/runs/<time>)")] = None,
     strict: Annotated[bool, typer.Option(help="exit 1 if any run failed")] = False,
 ) -> None:
-    """Run the tasks in code mode and/or tools mode and write the reports."""
-    if mode not in ("code", "tools", "both"):
-        raise typer.BadParameter("--mode must be code, tools or both")
+    """Run the tasks in tools mode and the code modes and write the reports."""
+    modes = parse_modes(mode)
     if record is not None and replay is not None:
         raise typer.BadParameter("--record and --replay cannot be used together")
-    modes: list[Mode] = ["code", "tools"] if mode == "both" else [mode]  # type: ignore[list-item]
     tasks = _select(load_datasets(), dataset, tag, task)
     oracle = model == "oracle" and replay is None
     if model == "oracle" or replay is not None:
@@ -74,9 +88,14 @@ def run(
         def factory(task: Task, mode: Mode) -> object:
             return real
 
-    console = Console()
+    # The tables are wide: written to a file or a pipe (a CI log), they get room rather than 80 columns.
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    console = Console(width=200 if piped else None)
     outdir = out or Path("evals") / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    total = len(tasks) * len(modes) * repeat
+    runnable, _, skipped = supported_modes(modes)
+    for skipped_mode, why in skipped.items():
+        console.print(f"[bold red]{skipped_mode} mode {why}[/]", markup=True, highlight=False)
+    total = len(tasks) * len(runnable) * repeat
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -91,7 +110,7 @@ def run(
 
         def on_done(passed: bool) -> None:
             counts["passed" if passed else "failed"] += 1
-            progress.update(bar, advance=1, **counts)
+            progress.update(bar, advance=1, passed=counts["passed"], failed=counts["failed"])
 
         options = RunOptions(
             modes=modes,

@@ -3,8 +3,15 @@ the full agent stack, so the harness can be tested with no network.
 
 In code mode it sends the task's `reference_program` to `run_code` and answers
 with the value that comes back; in tools mode it makes the `reference_plan`'s
-tool calls, one batch per turn, and answers with the expected value. It tests
-the harness (and that the references are right), not a model.
+tool calls, one batch per turn, and answers with the expected value. In
+code-search mode it first looks up, with one `run_code` call to `describe(name)`,
+the functions its program uses whose stubs the `run_code` description it was
+offered does not show (`def name(` missing: a catalog of names and summaries),
+as a model would before calling them; then it plays the program as in code mode.
+
+Its figures (requests, tokens) measure what the oracle does, a perfect model
+replaying reference solutions, nothing more. It tests the harness (and that the
+references are right), not a model.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from .results import Mode
 from .schema import Task
 
-__all__ = ["oracle_model"]
+__all__ = ["lookup_program", "oracle_model"]
 
 
 def _answer(value: Any) -> str:
@@ -43,12 +50,25 @@ def _last_tool_reply(messages: list[ModelMessage]) -> tuple[str, bool]:
     return "", True
 
 
+def lookup_program(task: Task, info: AgentInfo) -> str | None:
+    """The `run_code` program that fetches the full stubs of the functions `task`'s reference
+    program uses and the offered `run_code` description does not show; None when it shows all."""
+    description = next((t.description or "" for t in info.function_tools if t.name == "run_code"), "")
+    unseen = [name for name in task.functions if f"def {name}(" not in description]
+    if not unseen:
+        return None
+    return "{" + ", ".join(f"{name!r}: describe({name!r})" for name in unseen) + "}\n"
+
+
 def oracle_model(task: Task, mode: Mode) -> FunctionModel:
     """A fresh oracle for one run of `task` in `mode`."""
 
     def code_mode(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        if _responses_so_far(messages) == 0:
-            return ModelResponse(parts=[ToolCallPart("run_code", {"code": task.reference_program})])
+        lookup = lookup_program(task, info) if mode == "code-search" else None
+        programs = [*([lookup] if lookup else []), task.reference_program]
+        step = _responses_so_far(messages)
+        if step < len(programs):
+            return ModelResponse(parts=[ToolCallPart("run_code", {"code": programs[step]})])
         text, failed = _last_tool_reply(messages)
         if failed:
             return ModelResponse(parts=[TextPart(f"run_code failed: {text}")])
@@ -64,4 +84,4 @@ def oracle_model(task: Task, mode: Mode) -> FunctionModel:
             return ModelResponse(parts=list(calls))
         return ModelResponse(parts=[TextPart(_answer(task.expected))])
 
-    return FunctionModel(code_mode if mode == "code" else tools_mode, model_name=f"oracle-{mode}")
+    return FunctionModel(tools_mode if mode == "tools" else code_mode, model_name=f"oracle-{mode}")

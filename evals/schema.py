@@ -8,6 +8,7 @@ tasks:
   - id: orders-top-spender
     prompt: Which customer spent the most in 2024? Answer with the name only.
     functions: [list_customers, get_orders]   # the domain functions the task may use
+    catalog: task                             # or `domain`: offer every function of the domain
     expected: Ada Lovelace
     grader: {kind: exact}                     # see Grader
     tags: [multi-step, aggregation]
@@ -70,6 +71,10 @@ class Task(BaseModel):
     domain: str = ""
     prompt: str
     functions: list[str]
+    """The functions the reference solution uses (and, with `catalog: task`, all the agent is offered)."""
+    catalog: Literal["task", "domain"] = "task"
+    """What the agent is offered: `task`, the task's `functions` only; `domain`, every function of
+    its domain (a large catalog, where finding the right functions is part of the task)."""
     expected: Any
     grader: Grader
     tags: list[str]

@@ -5,12 +5,14 @@ where the plan says they fail); and the datasets as a whole meet the harness's r
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 import pytest
 
 import agent_tools as at
-from evals.domains import functions_for
+from evals.domains import domain_function_names, functions_for
+from evals.harness import offered_functions
 from evals.schema import TAGS, Task, load_datasets
 
 TASKS: list[Task] = load_datasets()
@@ -170,3 +172,47 @@ def test_calendar_bookings_are_per_run() -> None:
     assert len(meetings("judy", "2024-09-09")) == before + 1
     (fresh,) = functions_for("calendar", ["get_meetings"])
     assert len(fresh("judy", "2024-09-09")) == before
+
+
+LARGE_CATALOG = 100
+
+
+def test_a_domain_has_a_catalog_of_over_100_functions() -> None:
+    """The large-catalog domain: 100+ typed, documented functions, every parameter annotated."""
+    names = domain_function_names("enterprise")
+    assert len(names) >= LARGE_CATALOG and len(set(names)) == len(names)
+    for fn in functions_for("enterprise", names):
+        signature = inspect.signature(fn)
+        assert all(p.annotation is not p.empty for p in signature.parameters.values()), fn.__name__
+        assert signature.return_annotation is not signature.empty, fn.__name__
+        assert fn.__doc__ and fn.__doc__.splitlines()[0].strip(), fn.__name__
+
+
+def test_large_catalog_tasks_offer_the_whole_domain() -> None:
+    large = [t for t in TASKS if t.catalog == "domain"]
+    assert len(large) >= 5 and {t.domain for t in large} == {"enterprise"}
+    for task in large:
+        offered = offered_functions(task)
+        assert len(offered) >= LARGE_CATALOG and set(task.functions) <= set(offered)
+    small = next(t for t in TASKS if t.catalog == "task")
+    assert offered_functions(small) == small.functions
+
+
+@pytest.mark.parametrize(
+    "task", [t for t in TASKS if t.catalog == "domain"], ids=[t.id for t in TASKS if t.catalog == "domain"]
+)
+def test_reference_program_over_the_whole_catalog(task: Task) -> None:
+    """What the agent gets is the whole catalog: the reference program gives the answer there too."""
+    fns = functions_for(task.domain, offered_functions(task))
+    template = at.orchestrator_from_str(task.reference_program, inputs={}, output=Any, tasks=fns)
+    record = at.run(template)
+    assert matches(task, record.result), f"{task.id}: got {record.result!r}, expected {task.expected!r}"
+    assert {c.function for c in record.calls} <= set(task.functions)
+
+
+def test_enterprise_data_is_deterministic() -> None:
+    import evals.domains.enterprise as enterprise
+
+    before = enterprise.DATA
+    again = importlib.reload(enterprise).DATA
+    assert again == before and len(again["employees"]) == 200

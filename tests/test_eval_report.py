@@ -1,7 +1,12 @@
-"""The eval report: aggregates and savings are right, and every output file is written and sound."""
+"""The eval report: aggregates and savings are right, and every output file is written and sound.
+
+In these made-up results `tokens=(input, output)` is the harness's own count, split as it
+splits it (system, definitions, messages; responses); the usage the model "reported" is
+set to other numbers, so a figure taken from the wrong one shows."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from io import StringIO
@@ -10,7 +15,17 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from evals.report import CHART_FILES, ORACLE_NOTE, aggregate, print_table, write_reports
+from evals.accounting import TOKEN_METHOD, RequestCount
+from evals.report import (
+    CHART_FILES,
+    ORACLE_NOTE,
+    TOKEN_LEGEND,
+    TOKEN_PARTS,
+    aggregate,
+    print_table,
+    token_note,
+    write_reports,
+)
 from evals.results import Mode, RunSummary, TaskResult
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -26,10 +41,12 @@ def result(
     tokens: tuple[int, int],
     host_calls: int = 0,
     repeat: int = 0,
+    domain: str = "orders",
 ) -> TaskResult:
+    system, definitions = tokens[0] // 10, tokens[0] // 2
     return TaskResult(
         task_id=task_id,
-        domain="orders",
+        domain=domain,
         mode=mode,
         repeat=repeat,
         tags=tags,
@@ -37,12 +54,21 @@ def result(
         reason="ok" if passed else "expected 42, got 41",
         answer="42" if passed else "41",
         model_requests=requests,
-        input_tokens=tokens[0],
-        output_tokens=tokens[1],
+        input_tokens=tokens[0] // 4,  # the model's own report: not what the report should total
+        output_tokens=tokens[1] + 1,
         host_calls=host_calls,
         run_code_retries=1 if mode == "code" and not passed else 0,
         sandbox_seconds=0.01 if mode == "code" else 0.0,
         wall_seconds=1.5,
+        system_tokens=system,
+        definition_tokens=definitions,
+        message_tokens=tokens[0] - system - definitions,
+        response_tokens=tokens[1],
+        tools_offered=1 if mode != "tools" else 2,
+        per_request=[
+            RequestCount(definitions=definitions // requests, definition_chars=4 * definitions // requests)
+        ]
+        * requests,
     )
 
 
@@ -195,7 +221,7 @@ def test_html_escapes_text_from_the_run(tmp_path: Path) -> None:
 def test_write_reports_of_an_empty_run(tmp_path: Path) -> None:
     paths = write_reports(RunSummary(model="m", oracle=True, modes=["code", "tools"], repeat=1), tmp_path)
     assert paths["pass_rate_by_tag"].read_bytes().startswith(PNG_SIGNATURE)
-    assert "no task was run in both modes" in paths["html"].read_text()
+    assert "no task was run in both code mode and tools mode" in paths["html"].read_text()
 
 
 def _printed(summary: RunSummary) -> str:
@@ -212,7 +238,11 @@ def test_print_table_shows_tasks_aggregates_and_the_oracle_note() -> None:
     assert "FAIL: expected 42, got 41" in text
     assert "by mode" in text and "by tag" in text and "fan-out" in text
     assert "75%" in text  # tools mode pass rate
-    assert "saved 7 model requests" in text
+    assert "7 fewer model requests (-54%)" in text
+    assert f"{_num_text(220 + 810 - 10)} fewer tokens" in text and "tool definitions included" in text
+    for header in ("sys", "defs", "msgs", "resp", "tokens", "defs/req", "by domain"):
+        assert header in text, header
+    assert TOKEN_METHOD in " ".join(text.split()) and TOKEN_LEGEND in " ".join(text.split())
 
 
 def test_print_table_without_oracle_names_the_model() -> None:
@@ -236,3 +266,95 @@ def test_pass_at_k_counts_a_task_once_if_any_repeat_passed() -> None:
     ]
     by_mode = aggregate(summary)["by_mode"]["code"]
     assert by_mode["pass_at_k"] == 0.5 and by_mode["pass_rate"] == 0.25
+
+
+def _num_text(n: int) -> str:
+    return f"{n:,}"
+
+
+def test_tokens_are_the_harness_count_split_by_part() -> None:
+    """Aggregates total the harness's split (definitions included), not the model's reported usage."""
+    summary = make_summary()
+    code = aggregate(summary)["by_mode"]["code"]
+    code_results = [r for r in summary.results if r.mode == "code"]
+    for part in TOKEN_PARTS:
+        assert code[f"total_{part}_tokens"] > 0
+    assert sum(code[f"total_{part}_tokens"] for part in TOKEN_PARTS) == code["total_tokens"]
+    assert code["total_definitions_tokens"] == sum(r.definition_tokens for r in code_results)
+    assert code["total_reported_tokens"] == sum(r.input_tokens + r.output_tokens for r in code_results)
+    assert code["total_reported_tokens"] != code["total_tokens"]
+    assert code["definition_tokens_per_request"] == code["total_definitions_tokens"] / 6
+    assert code["definition_chars_per_request"] > 0
+    for r in summary.results:
+        assert r.tokens == r.system_tokens + r.definition_tokens + r.message_tokens + r.response_tokens
+        assert r.to_dict()["tokens"] == r.tokens
+
+
+def test_by_domain_and_the_savings_of_every_code_mode() -> None:
+    summary = make_summary()
+    summary.modes = ["tools", "code", "code-search"]
+    summary.results += [
+        result("orders-top", "code-search", ["multi-step"], requests=3, tokens=(90, 20)),
+        result("ent-one", "tools", ["single-call"], requests=2, tokens=(5000, 10), domain="enterprise"),
+        result("ent-one", "code-search", ["single-call"], requests=3, tokens=(3000, 30), domain="enterprise"),
+    ]
+    agg = aggregate(summary)
+    assert set(agg["by_domain"]) == {"orders", "enterprise"}
+    assert agg["by_domain"]["enterprise"]["code"]["tasks"] == 0
+    assert agg["by_domain"]["enterprise"]["tools"]["total_tokens"] == 5010
+    search = agg["savings_by_mode"]["code-search"]
+    assert set(search["per_task"]) == {"orders-top", "ent-one"}
+    assert search["per_task"]["ent-one"]["requests_saved"] == -1  # search mode can take a request more
+    assert search["per_task"]["ent-one"]["tokens_saved"] == 5010 - 3030
+    assert agg["savings_by_mode"]["code"] == agg["savings"]
+
+    text = _printed(summary)
+    assert (
+        "code-search mode against tools mode, over 2 tasks run in both: "
+        "as many model requests and 2,210 fewer tokens (-41%)" in text
+    )
+    assert "code mode against tools mode, over 3 tasks" in text
+
+
+def test_reported_usage_is_shown_for_a_real_model_only(tmp_path: Path) -> None:
+    real = write_reports(make_summary(oracle=False), tmp_path / "real")["html"].read_text()
+    oracle = write_reports(make_summary(oracle=True), tmp_path / "oracle")["html"].read_text()
+    assert "<th>usage in</th>" in real and "<th>usage tok</th>" in real
+    assert "usage in" not in oracle
+    for page in (real, oracle):
+        for header in ("sys", "defs", "msgs", "resp", "tokens", "defs/req", "tools"):
+            assert f"<th>{header}</th>" in page, header
+        assert "By domain" in page
+        assert html.escape(token_note(make_summary()), quote=True) in page
+    assert "what the oracle does" in oracle and "a perfect model replaying the reference solutions" in oracle
+
+
+def test_skipped_modes_and_code_options_are_reported(tmp_path: Path) -> None:
+    summary = make_summary(oracle=True)
+    summary.skipped_modes = {"code-search": "skipped: the installed agent_tools does not accept it"}
+    summary.mode_options = {"code": {"catalog": "full"}}
+    paths = write_reports(summary, tmp_path)
+    page = paths["html"].read_text()
+    assert 'id="skipped-code-search"' in page and "does not accept it" in page
+    assert "code mode: CodeToolset(catalog=&#x27;full&#x27;)" in page
+    data = json.loads(paths["results"].read_text())
+    assert data["skipped_modes"] == summary.skipped_modes
+    assert data["mode_options"] == {"code": {"catalog": "full"}}
+    assert data["token_method"] == TOKEN_METHOD and "oracle_note" in data
+    assert data["results"][0]["tokens"] == summary.results[0].tokens
+    assert (
+        data["results"][0]["per_request"][0]["definitions"] == summary.results[0].per_request[0].definitions
+    )
+    text = _printed(summary)
+    assert "code-search mode skipped: the installed agent_tools does not accept it" in " ".join(text.split())
+
+
+def test_a_narrow_terminal_keeps_the_token_columns() -> None:
+    out = StringIO()
+    print_table(make_summary(oracle=True), Console(file=out, width=90, color_system=None))
+    text = out.getvalue()
+    header = next(line for line in text.splitlines() if line.lstrip().startswith("task"))
+    for name in ("requests", "sys", "defs", "msgs", "resp", "tokens"):
+        assert name in header.split(), name
+    assert "wall s" not in header and "too narrow for:" in text and "wall s" in text
+    assert "orders-fanout" in text and "FAIL" in text

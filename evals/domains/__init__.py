@@ -8,7 +8,13 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["functions_for"]
+__all__ = ["domain_function_names", "functions_for"]
+
+
+def domain_function_names(domain: str) -> list[str]:
+    """The names of every function `domain` has, in its catalog order."""
+    module = importlib.import_module(f"evals.domains.{domain}")
+    return list(module.make_functions())
 
 
 def functions_for(domain: str, names: list[str]) -> list[Callable[..., Any]]:

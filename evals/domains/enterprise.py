@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["DATA", "function_names", "make_functions"]
+__all__ = ["DATA", "make_functions"]
 
 _SEED = 20240917
 _rng = random.Random(_SEED)
@@ -59,6 +59,12 @@ _HOLIDAYS: dict[str, list[str]] = {
     "GB": ["2024-01-01", "2024-03-29", "2024-04-01", "2024-05-06", "2024-05-27", "2024-08-26",
            "2024-12-25", "2024-12-26"],
 }  # fmt: skip
+
+
+_SUBJECTS = [
+    "Login fails", "Slow dashboard", "Export broken", "Billing question", "API timeout", "Data mismatch",
+    "Feature request", "SSO setup", "Webhook errors", "Quota exceeded",
+]  # fmt: skip
 
 
 def _date(start: dt.date, end: dt.date) -> str:
@@ -334,10 +340,7 @@ def _generate() -> dict[str, list[dict[str, Any]]]:
                 "status": status,
                 "opened": opened,
                 "closed": closed,
-                "subject": _rng.choice(
-                    ["Login fails", "Slow dashboard", "Export broken", "Billing question", "API timeout",
-                     "Data mismatch", "Feature request", "SSO setup", "Webhook errors", "Quota exceeded"]
-                ),  # fmt: skip
+                "subject": _rng.choice(_SUBJECTS),
             }
         )
     kinds = {"laptop": 1800.0, "monitor": 320.0, "phone": 750.0, "headset": 180.0, "dock": 240.0}
@@ -383,9 +386,9 @@ def _generate() -> dict[str, list[dict[str, Any]]]:
         for i in range(320)
     ]
     software = [
-        ("Figma", 8), ("Jira", 8), ("Slack", 8), ("GitHub", 8), ("Salesforce", 9), ("Zoom", 19), ("Notion", 9),
-        ("Datadog", 1), ("Okta", 10), ("Tableau", 5), ("Miro", 4), ("1Password", 10), ("Adobe CC", 4),
-        ("DocuSign", 14), ("Workday", 12),
+        ("Figma", 8), ("Jira", 8), ("Slack", 8), ("GitHub", 8), ("Salesforce", 9), ("Zoom", 19),
+        ("Notion", 9), ("Datadog", 1), ("Okta", 10), ("Tableau", 5), ("Miro", 4), ("1Password", 10),
+        ("Adobe CC", 4), ("DocuSign", 14), ("Workday", 12),
     ]  # fmt: skip
     licenses: list[dict[str, Any]] = []
     for i, (sw, vendor_id) in enumerate(software):
@@ -472,7 +475,7 @@ DATA: dict[str, list[dict[str, Any]]] = _generate()
 
 # -- the entity table the generic functions are generated from --------------------------------
 
-_Op = Literal["eq", "from", "to", "min", "contains"]
+_Op = Literal["eq", "from", "to"]
 
 
 @dataclass(frozen=True)
@@ -490,7 +493,9 @@ def _eq(param: str, annotation: Any, doc: str, field: str | None = None) -> _Fil
 
 def _range(field: str, what: str) -> tuple[_Filter, _Filter]:
     return (
-        _Filter(f"{field}_from", str | None, field, "from", f"only {what} on or after this date (YYYY-MM-DD)"),
+        _Filter(
+            f"{field}_from", str | None, field, "from", f"only {what} on or after this date (YYYY-MM-DD)"
+        ),
         _Filter(f"{field}_to", str | None, field, "to", f"only {what} on or before this date (YYYY-MM-DD)"),
     )
 
@@ -509,6 +514,8 @@ class _Entity:
     """(function name, numeric field, what it sums) of a `total_*` function, if any."""
     links: tuple[tuple[str, str, str], ...] = ()
     """(function name, foreign key field, what the key names) of the one-key list functions."""
+    plural: str = ""
+    """The noun's plural, when it is not the noun plus "s"."""
 
 
 _ENTITIES: tuple[_Entity, ...] = (
@@ -564,7 +571,10 @@ _ENTITIES: tuple[_Entity, ...] = (
         "assignment",
         "project assignment",
         "id, project_id, employee_id, role (contributor, reviewer or owner) and allocation_pct",
-        (_eq("project_id", int | None, "only this project"), _eq("employee_id", int | None, "only this employee")),
+        (
+            _eq("project_id", int | None, "only this project"),
+            _eq("employee_id", int | None, "only this employee"),
+        ),
         links=(
             ("project_members", "project_id", "project"),
             ("assignments_of_employee", "employee_id", "employee"),
@@ -582,6 +592,7 @@ _ENTITIES: tuple[_Entity, ...] = (
         ),
         total=("total_hours", "hours", "the hours logged"),
         links=(("timesheets_of_employee", "employee_id", "employee"),),
+        plural="timesheet entries",
     ),
     _Entity(
         "customers",
@@ -775,7 +786,10 @@ def _function(
     `inspect.signature` and `typing.get_type_hints` report, as for a hand-written `def`. It binds its
     arguments to that signature (defaults applied) and hands them to `body` as a dict."""
     signature = inspect.Signature(
-        [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d, annotation=a) for p, a, d in params],
+        [
+            inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d, annotation=a)
+            for p, a, d in params
+        ],
         return_annotation=returns,
     )
 
@@ -811,7 +825,10 @@ def _generic(entity: _Entity, rows: _Rows) -> list[Callable[..., Any]]:
     by_id = {r["id"]: r for r in rows}
     filter_params = [(f.param, f.annotation, None) for f in entity.filters]
     filter_doc = "".join(f"\n    {f.param}: {f.doc}" for f in entity.filters)
-    plural = entity.noun + "s"
+    plural = entity.plural or entity.noun + "s"
+    names = [f.param for f in entity.filters]
+    by = f", optionally filtered by {', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else ""
+    by = by or (f", optionally filtered by {names[0]}" if names else "")
     out: list[Callable[..., Any]] = []
 
     def select(args: dict[str, Any]) -> _Rows:
@@ -823,7 +840,8 @@ def _generic(entity: _Entity, rows: _Rows) -> list[Callable[..., Any]]:
             f"list_{entity.table}",
             filter_params,
             list[dict[str, Any]],
-            f"List {plural}, in id order.{args_line}\n\nEach {entity.noun} is a dict with {entity.fields}.",
+            f"List {plural}, in id order{by}.{args_line}\n\n"
+            f"Each {entity.noun} is a dict with {entity.fields}.",
             select,
         )
     )
@@ -849,7 +867,7 @@ def _generic(entity: _Entity, rows: _Rows) -> list[Callable[..., Any]]:
             f"count_{entity.table}",
             filter_params,
             int,
-            f"How many {plural} there are.{args_line}",
+            f"How many {plural} there are{by}.{args_line}",
             lambda args: len(select(args)),
         )
     )
@@ -881,7 +899,7 @@ def _generic(entity: _Entity, rows: _Rows) -> list[Callable[..., Any]]:
                 total_name,
                 filter_params,
                 float,
-                f"The sum of {what} over the {plural} that match.{args_line}",
+                f"The sum of {what} over the {plural}{by}.{args_line}",
                 total,
             )
         )
@@ -990,7 +1008,11 @@ def _specific(data: dict[str, _Rows]) -> list[Callable[..., Any]]:
         """A department's annual payroll: the sum of its active employees' salaries, in euros."""
         known(departments, department_id, "department")
         return float(
-            sum(e["salary_eur"] for e in data["employees"] if e["department_id"] == department_id and e["active"])
+            sum(
+                e["salary_eur"]
+                for e in data["employees"]
+                if e["department_id"] == department_id and e["active"]
+            )
         )
 
     def project_hours(project_id: int, start_date: str, end_date: str) -> float:
@@ -1009,7 +1031,9 @@ def _specific(data: dict[str, _Rows]) -> list[Callable[..., Any]]:
         """Hours an employee logged in the week starting on Monday `week` (YYYY-MM-DD), as a share
         of a 40-hour week (0.0 to about 1.1)."""
         known(employees, employee_id, "employee")
-        hours = sum(t["hours"] for t in data["timesheets"] if t["employee_id"] == employee_id and t["date"] == week)
+        hours = sum(
+            t["hours"] for t in data["timesheets"] if t["employee_id"] == employee_id and t["date"] == week
+        )
         return round(hours / 40, 4)
 
     def vendor_spend(vendor_id: int, year: int) -> float:
@@ -1019,7 +1043,9 @@ def _specific(data: dict[str, _Rows]) -> list[Callable[..., Any]]:
             sum(
                 _to_eur(o["amount"], o["currency"])
                 for o in data["purchase_orders"]
-                if o["vendor_id"] == vendor_id and o["status"] == "approved" and o["date"].startswith(str(year))
+                if o["vendor_id"] == vendor_id
+                and o["status"] == "approved"
+                and o["date"].startswith(str(year))
             ),
             2,
         )
@@ -1030,7 +1056,9 @@ def _specific(data: dict[str, _Rows]) -> list[Callable[..., Any]]:
         subject)."""
         known(customers, customer_id, "customer")
         return [
-            dict(t) for t in data["tickets"] if t["customer_id"] == customer_id and t["status"] in ("open", "pending")
+            dict(t)
+            for t in data["tickets"]
+            if t["customer_id"] == customer_id and t["status"] in ("open", "pending")
         ]
 
     def ticket_resolution_days(ticket_id: int) -> int | None:
@@ -1077,7 +1105,11 @@ def _specific(data: dict[str, _Rows]) -> list[Callable[..., Any]]:
         known(employees, employee_id, "employee")
         out: dict[str, float] = {}
         for e in data["expenses"]:
-            if e["employee_id"] == employee_id and e["status"] != "rejected" and e["date"].startswith(str(year)):
+            if (
+                e["employee_id"] == employee_id
+                and e["status"] != "rejected"
+                and e["date"].startswith(str(year))
+            ):
                 out[e["category"]] = round(out.get(e["category"], 0.0) + e["amount_eur"], 2)
         return out
 
@@ -1179,8 +1211,3 @@ def make_functions() -> dict[str, Callable[..., Any]]:
     if len(out) != len(functions):
         raise AssertionError("enterprise: two functions share a name")
     return out
-
-
-def function_names() -> list[str]:
-    """Every function's name, in catalog order."""
-    return list(make_functions())
