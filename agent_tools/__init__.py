@@ -66,6 +66,7 @@ from agent_tools.task.approvals import (
     set_approval_store,
 )
 from agent_tools.task.cache import Cache, set_cache_path
+from agent_tools.task.orchestrator import ORCHESTRATOR_SYNTAX_PROMPT, SandboxedTaskTemplate, orchestrator
 from agent_tools.task.state import SessionState
 from agent_tools.task.template import (
     CodeTaskTemplate,
@@ -97,6 +98,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "ORCHESTRATOR_SYNTAX_PROMPT",
     "ApprovalPending",
     "ApprovalRequest",
     "ApprovalRequested",
@@ -137,6 +139,7 @@ __all__ = [
     "SandboxRuntimeError",
     "SandboxSyntaxError",
     "SandboxedConfig",
+    "SandboxedTaskTemplate",
     "Secret",
     "SecretError",
     "SerializationContext",
@@ -155,6 +158,7 @@ __all__ = [
     "configure",
     "get_approval_store",
     "orchestrate_local",
+    "orchestrator",
     "orchestrator_from_str",
     "requires_approval",
     "resume",

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from agent_tools.base.config import SandboxedConfig
+from agent_tools.sandbox.functions import flyte_task_of
 from agent_tools.task.template import CodeTaskTemplate
 
 __all__ = ["to_flyte"]
@@ -44,7 +45,7 @@ def _digest(template: CodeTaskTemplate) -> str:
     parts = [template._user_source, repr(interface.inputs), repr(interface.outputs)]  # pyright: ignore[reportPrivateUsage]
     for name, func in sorted(template._user_functions.items()):  # pyright: ignore[reportPrivateUsage]
         try:
-            body = inspect.getsource(func)
+            body = inspect.getsource(func)  # a Flyte task's function: its own source (`__wrapped__`)
         except (OSError, TypeError):
             body = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', repr(func))}"
         parts.append(f"{name}:{body}")
@@ -114,7 +115,8 @@ def _docs(flyte: Any, docs: object) -> Any:
 def to_flyte(template: CodeTaskTemplate) -> Any:
     """Build the equivalent `flyte.sandbox.CodeTaskTemplate` for `template`.
 
-    Carries over the code, the inputs and output, the registered functions, the
+    Carries over the code, the inputs and output, the registered functions (a Flyte
+    task registered with `tasks=` goes back as the task itself), the
     name, cache, retries, task timeout, image, resources, the sandbox limits Flyte
     has (`timeout_ms`, `max_memory`, `max_stack_depth`, `type_check`) and the kept
     parameters (short name, docs, interruptible, reusable, queue, pod template,
@@ -172,5 +174,12 @@ def to_flyte(template: CodeTaskTemplate) -> Any:
         links=tuple(link for link in template.links if not isinstance(link, str)),
         _user_source=template._user_source or "None",  # pyright: ignore[reportPrivateUsage]
         _user_input_names=list(interface.inputs),
-        _user_functions=dict(template._user_functions),  # pyright: ignore[reportPrivateUsage]
+        _user_functions=_functions(template),
     )
+
+
+def _functions(template: CodeTaskTemplate) -> dict[str, Any]:
+    """The registered functions as Flyte gets them: a Flyte task as the task itself
+    (Flyte calls it through `aio`, which inside a Flyte run submits it as a task)."""
+    functions = template._user_functions  # pyright: ignore[reportPrivateUsage]
+    return {name: func if (task := flyte_task_of(func)) is None else task for name, func in functions.items()}

@@ -1,9 +1,10 @@
 """Which Python types may cross the sandbox boundary, and the checks on values that do.
 
-Values cross as plain data: scalars, bytes, None and the builtin containers.
-Pydantic models, dataclasses and TypedDicts are accepted as declared types: they
-enter the sandbox as dicts and are validated back into their class on the way
-out. Validation is pydantic's; the TypeAdapters are built once per template.
+Values cross as plain data: scalars, bytes, None, dates, datetimes (timezone-aware
+ones too), times, timedeltas, Decimals and the builtin containers, which Monty holds
+as they are. Pydantic models, dataclasses and TypedDicts are accepted as declared
+types: they enter the sandbox as dicts and are validated back into their class on
+the way out. Validation is pydantic's; the TypeAdapters are built once per template.
 """
 
 from __future__ import annotations

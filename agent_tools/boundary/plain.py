@@ -16,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 from typing_extensions import is_typeddict
 
 __all__ = [
+    "DATES_AND_DECIMALS",
     "DEFAULT_MAX_INLINE_IO_BYTES",
     "EMPTY",
     "check_supported_type",
@@ -26,7 +27,16 @@ __all__ = [
 ]
 
 
-SCALARS: frozenset[Any] = frozenset({int, float, str, bool, bytes, type(None), None, Any})
+DATES_AND_DECIMALS: frozenset[Any] = frozenset(
+    {datetime.date, datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal}
+)
+"""Types Monty (1.4) holds natively, crossing both ways as they are: a datetime keeps
+its fixed-offset timezone (name included), a Decimal its digits. A datetime in an IANA
+zone (`zoneinfo.ZoneInfo`) comes back in the fixed offset it had at that instant."""
+
+SCALARS: frozenset[Any] = frozenset(
+    {int, float, str, bool, bytes, type(None), None, Any, *DATES_AND_DECIMALS}
+)
 CONTAINERS: frozenset[Any] = frozenset({list, dict, tuple, set, frozenset})
 
 DEFAULT_MAX_INLINE_IO_BYTES = 10 * 1024 * 1024
@@ -47,6 +57,7 @@ def type_name(tp: Any) -> str:
 def _unsupported(tp: Any, where: str) -> TypeError:
     return TypeError(
         f"{where}: unsupported type {type_name(tp)}. Supported: int, float, str, bool, bytes, None, "
+        "date, datetime, time, timedelta, Decimal, "
         "list/dict/tuple/set/frozenset (bare or parameterised), Optional/Union of those, Any, "
         "Literal, pydantic models, dataclasses and TypedDicts."
     )
@@ -84,7 +95,7 @@ def type_adapter(tp: Any, where: str) -> TypeAdapter[Any]:
         raise TypeError(f"{where}: unsupported type {type_name(tp)}: {exc}") from exc
 
 
-_LEAVES = (bool, int, float, str, bytes, datetime.date, datetime.time, datetime.timedelta, decimal.Decimal)
+_LEAVES = (bool, int, float, str, bytes, *DATES_AND_DECIMALS)
 
 
 def _check_encodable(text: str) -> None:

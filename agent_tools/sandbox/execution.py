@@ -66,7 +66,7 @@ class Execution(Approvals, FanOut, Classifier):
         if bound or builtins:
             lookup = {fn.name: self._bind(fn) for fn in bound}
             if builtins:
-                lookup[PARALLEL_MAP] = lookup[FLYTE_MAP] = self._parallel_map
+                lookup[PARALLEL_MAP], lookup[FLYTE_MAP] = self._parallel_map, self._flyte_map
                 lookup[GATHER_BUILTIN] = gather_values
         collector = Output(
             self.limits.max_output_bytes, self._output_overflow, self.redact, self.secrets, self.emitter

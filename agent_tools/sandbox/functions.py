@@ -16,13 +16,18 @@ way, from the types its signature holds.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import dataclasses
+import datetime
+import decimal
+import functools
 import inspect
 import json
 import keyword
 import math
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -36,23 +41,50 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from typing_extensions import is_typeddict
 
-from agent_tools.base.approval import ApprovalRequest, ApprovalRule, approval_rule
+from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRequest, ApprovalRule, approval_rule
 from agent_tools.sandbox.schema import FIELD_DEFAULTS, FIELD_DOCS, OMITTED, PARAM_DOCS
 from agent_tools.sandbox.source import GATHER_BUILTIN
 
 __all__ = [
     "BLOCKING",
     "BUILTIN_NAMES",
+    "FLYTE_TASK",
+    "MAP_DEFAULTS",
+    "MAP_KEYWORDS",
     "HostFunction",
     "build_catalog",
     "build_stubs",
+    "flyte_task_of",
+    "is_flyte_task",
     "is_record_class",
+    "map_signature",
     "register",
 ]
 
 PARALLEL_MAP = "parallel_map"
 FLYTE_MAP = "flyte_map"
 BUILTIN_NAMES = frozenset({PARALLEL_MAP, FLYTE_MAP, GATHER_BUILTIN})
+
+MAP_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    PARALLEL_MAP: {"concurrency": 8, "group_name": None, "return_exceptions": False},
+    FLYTE_MAP: {"concurrency": 0, "group_name": None, "return_exceptions": True},
+}
+"""The keywords `parallel_map` and `flyte_map` take (Flyte's `flyte_map` keywords) and
+their defaults: `flyte_map`'s are Flyte's. The stubs below, the pre-flight check
+(`sandbox.preflight`) and the fan-out (`sandbox.fanout`) follow these."""
+
+MAP_KEYWORDS = tuple(MAP_DEFAULTS[FLYTE_MAP])
+
+
+def map_signature(name: str) -> str:
+    """`flyte_map(fn, *iterables, concurrency=0, ...)`: a builtin map as the model reads it."""
+    keywords = ", ".join(f"{k}={v!r}" for k, v in MAP_DEFAULTS[name].items())
+    return f"{name}(fn, *iterables, {keywords})"
+
+
+FLYTE_TASK = "__agent_tools_flyte_task__"
+"""On the function `register` makes of a Flyte task: the task itself, which
+`to_flyte` hands back to Flyte."""
 
 BLOCKING = "__agent_tools_blocking__"
 """An async function may carry, under this attribute, a plain function that does the
@@ -61,13 +93,30 @@ the connection's own loop): the sandbox calls that one from its feeding thread, 
 saves the hop to the caller's event loop and back on every call."""
 
 _STUB_HEADER = """\
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Callable, Literal, NotRequired, Optional, TypedDict, Union
 
-def parallel_map(fn: Callable[..., Any] | str, *iterables: Any, concurrency: int = 8) -> list[Any]:
-    \"\"\"Call a registered function once per item (zip of the iterables), concurrently on the host.\"\"\"
+def parallel_map(
+    fn: Callable[..., Any] | str,
+    *iterables: Any,
+    concurrency: int = 8,
+    group_name: str | None = None,
+    return_exceptions: bool = False,
+) -> list[Any]:
+    \"\"\"Call a registered function once per item (zip of the iterables), concurrently on the host.
+    A failure raises, unless return_exceptions=True puts the exception in the list in its place.\"\"\"
     ...
 
-def flyte_map(fn: Callable[..., Any] | str, *iterables: Any, concurrency: int = 8) -> list[Any]: ...
+def flyte_map(
+    fn: Callable[..., Any] | str,
+    *iterables: Any,
+    concurrency: int = 0,
+    group_name: str | None = None,
+    return_exceptions: bool = True,
+) -> list[Any]:
+    \"\"\"parallel_map with Flyte's defaults: no concurrency limit (0), failures returned in the list.\"\"\"
+    ...
 
 def asyncio_gather(*values: Any) -> list[Any]: ...
 """
@@ -77,8 +126,18 @@ _TYPES_NOTE = (
     "# these class names are not defined in the sandbox."
 )
 
+_NATIVE: dict[Any, str] = {
+    datetime.date: "date",
+    datetime.datetime: "datetime",
+    datetime.time: "time",
+    datetime.timedelta: "timedelta",
+    decimal.Decimal: "Decimal",
+}
+"""Types the sandbox holds as they are, by the names the stubs import them under."""
+
 _RESERVED = frozenset(
     {"Any", "Callable", "Literal", "NotRequired", "Optional", "TypedDict", "Union", *BUILTIN_NAMES}
+    | set(_NATIVE.values())
     | set(dir(builtins))
     | set(keyword.kwlist)
 )
@@ -333,6 +392,9 @@ class _Stubs:
             return "None"
         if tp in (int, float, str, bool, bytes, list, dict, tuple, set, frozenset):
             return typing.cast(type, tp).__name__
+        native = _NATIVE.get(tp)
+        if native is not None:
+            return native
         if is_record_class(tp):
             return self.record(typing.cast(type[Any], tp))
         if isinstance(tp, type) and issubclass(tp, Enum):
@@ -605,9 +667,57 @@ def _make(name: str, func: Callable[..., Any]) -> HostFunction:
     return HostFunction(name, func, is_async, sig, call, descriptions, approval_rule(func))
 
 
+def is_flyte_task(obj: object) -> bool:
+    """Whether `obj` is a Flyte task (`@env.task`, or any other `flyte.TaskTemplate`).
+    Flyte is not imported here: when it is not loaded, nothing can be one of its tasks."""
+    module = sys.modules.get("flyte._task")
+    base: object = getattr(module, "TaskTemplate", None)
+    return isinstance(base, type) and isinstance(obj, base)
+
+
+def flyte_task_of(func: object) -> Any | None:
+    """The Flyte task behind a function `register` made of one, else None."""
+    return getattr(func, FLYTE_TASK, None) if callable(func) else None
+
+
+def _flyte_task_function(task: Any) -> Callable[..., Any]:
+    """A Flyte task as the async function the sandbox calls: named, typed and documented
+    by the task's own function (`task.func`, as Flyte names a task in `tasks=`), calling
+    the task through `await task.aio(...)`, as Flyte's sandbox does. Outside a Flyte run
+    `aio` runs the function itself (an async one's coroutine comes back unawaited, and is
+    awaited here); inside one it submits the task to Flyte's controller."""
+    func = getattr(task, "func", None)
+    name = getattr(func, "__name__", None)
+    if not callable(func) or not isinstance(name, str) or not name.isidentifier():
+        shown = getattr(task, "name", task)
+        raise TypeError(f"tasks: the Flyte task {shown!r} has no function with a usable name")
+    aio = task.aio
+
+    async def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = await aio(*args, **kwargs)
+        while inspect.iscoroutine(result):
+            result = await result
+        return result
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        # In an asyncio task of its own: inside a Flyte run, `aio` sets context variables
+        # and resets them after an await, which must happen in one context (a sync run
+        # steps a coroutine by hand before handing it to a task; see `sandbox.eager`).
+        return await asyncio.ensure_future(run(args, kwargs))
+
+    functools.update_wrapper(call, func)  # name, docstring, signature (`__wrapped__`), attributes
+    setattr(call, FLYTE_TASK, task)
+    rule = approval_rule(task)  # requires_approval applied to the task object
+    if rule is not None and approval_rule(call) is None:
+        setattr(call, APPROVAL_ATTR, rule)
+    return call
+
+
 def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostFunction]:
     """Name each task by `__name__` (or by its key, for a mapping), refusing duplicates
-    (`ValueError`), non-callables (`TypeError`) and names the sandbox reserves."""
+    (`ValueError`), non-callables (`TypeError`) and names the sandbox reserves. A Flyte
+    task is named by its function's name, as Flyte does, and called through its `aio`
+    (see `_flyte_task_function`)."""
     if tasks is None:
         return {}
     items: list[tuple[str | None, Any]]
@@ -619,6 +729,8 @@ def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostF
         items = [(None, t) for t in tasks]
     out: dict[str, HostFunction] = {}
     for key, task in items:
+        if is_flyte_task(task):
+            task = _flyte_task_function(task)
         if not callable(task):
             raise TypeError(f"tasks: {task!r} ({type(task).__name__}) is not callable")
         name = key if key is not None else getattr(task, "__name__", None)

@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
 
-from agent_tools.sandbox.functions import BUILTIN_NAMES, HostFunction, is_record_class
+from agent_tools.sandbox.functions import (
+    BUILTIN_NAMES,
+    MAP_DEFAULTS,
+    MAP_KEYWORDS,
+    HostFunction,
+    is_record_class,
+    map_signature,
+)
 
 __all__ = ["MONTY_BUILTINS", "MONTY_MODULES", "Problem", "bound_names", "check_code"]
 
@@ -229,6 +236,9 @@ def bound_names(code: str) -> frozenset[str]:
 
 _DEFINED = MONTY_BUILTINS | BUILTIN_NAMES
 
+_MAP_SIGNATURES = {name: map_signature(name) for name in MAP_DEFAULTS}
+"""The builtin maps, with the keywords they take (`functions.MAP_DEFAULTS`)."""
+
 _SUBMODULES = frozenset({"os.path"})
 """The only dotted module the sandbox imports (`collections.abc` is not there)."""
 
@@ -263,13 +273,21 @@ def check_code(
         and c.func.id not in bound
         and c.func.id not in known
     ]
+    maps = [
+        c
+        for c in scan.calls
+        if isinstance(c.func, ast.Name)
+        and c.func.id in _MAP_SIGNATURES
+        and any(k.arg is not None and k.arg not in MAP_KEYWORDS for k in c.keywords)
+        and not (c.func.id in bound or c.func.id in functions or c.func.id in known)
+    ]
     if unknown and scan.annotations:
         in_annotations = {id(n) for a in scan.annotations for n in ast.walk(a)}
         unknown = [n for n in unknown if id(n) not in in_annotations]
-    if not (unknown or scan.imports or calls):
+    if not (unknown or scan.imports or calls or maps):
         return []
     checker = _Checker(code, functions, known, bound)
-    problems = [*checker.check(scan, unknown, calls)]
+    problems = [*checker.check(scan, unknown, calls), *checker.map_keywords(maps)]
     problems.sort(key=lambda p: (p.line, p.column))
     return problems[:limit]
 
@@ -355,6 +373,25 @@ class _Checker:
                     node,
                     "unresolved-import",
                     f"Cannot resolve imported module `{module.lstrip('.') or module}`",
+                )
+
+    # -- calls to the builtin maps ---------------------------------------------------
+
+    def map_keywords(self, calls: list[ast.Call]) -> Iterator[Problem]:
+        """A keyword `parallel_map` or `flyte_map` does not take (they take Flyte's:
+        `concurrency`, `group_name`, `return_exceptions`)."""
+        for node in calls:
+            name = typing.cast(ast.Name, node.func).id
+            for keyword in node.keywords:
+                if keyword.arg is None or keyword.arg in MAP_KEYWORDS:
+                    continue
+                close = difflib.get_close_matches(keyword.arg, MAP_KEYWORDS, n=1, cutoff=0.5)
+                guess = f"; did you mean `{close[0]}`?" if close else ""
+                yield self._problem(
+                    keyword,
+                    "unknown-argument",
+                    f"`{name}()` has no parameter `{keyword.arg}`{guess} "
+                    f"(signature: `{_MAP_SIGNATURES[name]}`)",
                 )
 
     # -- calls to registered functions ---------------------------------------------

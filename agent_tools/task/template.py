@@ -203,9 +203,11 @@ class CodeTaskTemplate:
         return await aresume_template(self, token, approve=approve, reason=reason, pause=PauseOptions(store))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Not supported, as in Flyte: a code task has no Python function to call."""
         raise NotImplementedError(
-            "CodeTaskTemplate has no Python function to call directly: call the template, "
-            "or use agent_tools.run(template, ...)"
+            "CodeTaskTemplate does not support forward(): there is no Python function to call "
+            "directly. Call the template (template(...), await template.aio(...)) or use "
+            "agent_tools.run(template, ...) to execute it through the sandbox."
         )
 
     async def _arun(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> RunRecord:
