@@ -104,3 +104,21 @@ def test_checker_complaints_that_valid_code_survives_do_not_block() -> None:
     best['rank']
     """
     assert checked(code, [])() == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "inputs", "values", "expected"),
+    [
+        ("x + 1", {"x": int}, {"x": 1}, 2),
+        ("len(xs) + n", {"xs": list[int], "n": int}, {"xs": [1, 2], "n": 1}, 3),
+        ("d['a'] * 2", {"d": dict[str, int]}, {"d": {"a": 5}}, 10),
+        ("s.upper()", {"s": str}, {"s": "ab"}, "AB"),
+    ],
+)
+def test_the_type_check_knows_the_inputs(
+    code: str, inputs: dict[str, Any], values: dict[str, Any], expected: Any
+) -> None:
+    config = at.SandboxedConfig(type_check=True)
+    template = at.orchestrator_from_str(code, inputs=inputs, output=Any, plugin_config=config)
+    assert template(**values) == expected
+    assert all(f"{name}:" in template.type_check_stubs for name in inputs)

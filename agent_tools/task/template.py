@@ -166,8 +166,12 @@ class CodeTaskTemplate:
 
     @cached_property
     def type_check_stubs(self) -> str:
-        """The stubs the pre-flight type check reads: one `def` per registered function."""
-        return build_stubs(self._functions)
+        """The stubs the pre-flight type check reads: one `def` per registered function,
+        and each input declared with its type (plain types by name, others as `Any`), so
+        the checker knows the names the code gets as inputs."""
+        stubs = build_stubs(self._functions)
+        declared = [f"{name}: {_stub_type(tp)}" for name, (tp, _) in self.interface.inputs.items()]
+        return stubs + ("\n" + "\n".join(declared) + "\n" if declared else "")
 
     # -- running -------------------------------------------------------------------
 
@@ -373,6 +377,20 @@ class CodeTaskTemplate:
                     )
         changes = {k: v for k, v in changes.items() if v is not None or k == "reusable"}
         return dataclasses.replace(self, **changes)
+
+
+_STUB_TYPES: dict[Any, str] = {int: "int", float: "float", str: "str", bool: "bool", bytes: "bytes"}
+
+
+def _stub_type(tp: Any) -> str:
+    """An input's type as the checker's stubs declare it: a plain type by its name,
+    a plain container by its name, anything else `Any` (never a false complaint)."""
+    if tp in _STUB_TYPES:
+        return _STUB_TYPES[tp]
+    origin = typing.get_origin(tp) or tp
+    return {list: "list[Any]", dict: "dict[Any, Any]", tuple: "tuple[Any, ...]", set: "set[Any]"}.get(
+        origin, "Any"
+    )
 
 
 def _describe(value: object) -> object:
