@@ -181,3 +181,72 @@ def test_the_error_reaches_the_model_with_real_line_breaks() -> None:
     text = part.model_response() if type(part).__name__ == "RetryPromptPart" else str(part.content)
     assert "\n> 2 | y = x / 0\n" in text
     assert "\\n" not in text
+
+
+def _openai_agent(url: str, **options: Any) -> Agent[None, str]:
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    model = OpenAIChatModel("scripted", provider=OpenAIProvider(base_url=url, api_key="test"))
+    return Agent(model, toolsets=[at.CodeToolset([], **options)])
+
+
+def _completion(message: dict[str, Any], finish: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "scripted",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+    }
+
+
+def _code_call(code: str, n: int) -> dict[str, Any]:
+    call = {
+        "id": f"call_{n}",
+        "type": "function",
+        "function": {"name": "run_code", "arguments": json.dumps({"code": code})},
+    }
+    return _completion({"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls")
+
+
+@pytest.mark.parametrize(("channel", "real_breaks"), [("auto", True), ("result", True), ("retry", False)])
+def test_an_openai_model_reads_the_numbered_listing_with_real_line_breaks(
+    channel: str, real_breaks: bool
+) -> None:
+    from tests.loopback import serve_json
+
+    bodies: list[dict[str, Any]] = []
+
+    def answer(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        bodies.append(body)
+        if body["messages"][-1]["role"] == "tool":
+            return 200, _completion({"role": "assistant", "content": "done"}, "stop")
+        return 200, _code_call("x = 1\ny = x / 0\ny", 1)
+
+    with serve_json(answer) as url:
+        _openai_agent(url, error_channel=channel).run_sync("go")
+    content = bodies[-1]["messages"][-1]["content"]
+    assert ("\n> 2 | y = x / 0\n" in content) is real_breaks
+    assert ("\\n" in content) is not real_breaks  # the retry channel: JSON-encoded, escaped
+
+
+def test_errors_as_results_still_count_against_max_retries() -> None:
+    from pydantic_ai.exceptions import UnexpectedModelBehavior
+
+    from tests.loopback import serve_json
+
+    calls: list[int] = []
+
+    def answer(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        calls.append(1)
+        return 200, _code_call("1 / 0", len(calls))
+
+    with (
+        serve_json(answer) as url,
+        pytest.raises(UnexpectedModelBehavior, match="exceeded max retries count of 2"),
+    ):
+        _openai_agent(url, max_retries=2).run_sync("go")
+    assert len(calls) == 3  # the first try and two retries
+    with pytest.raises(ValueError, match="error_channel must be"):
+        at.CodeToolset([], error_channel="sometimes")  # type: ignore[arg-type]

@@ -43,7 +43,7 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 from pydantic_ai import RunContext, Tool
-from pydantic_ai.exceptions import ApprovalRequired, ModelRetry, UserError
+from pydantic_ai.exceptions import ApprovalRequired, ModelRetry, UnexpectedModelBehavior, UserError
 from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
@@ -248,6 +248,11 @@ class CodeToolset(FunctionToolset[Any]):
         max_retries: how many times the model may retry a failing `run_code`.
         on_reply: called with every `ToolReply` (its run record, or error), for
             metrics and logging.
+        error_channel: how an error the model can fix reaches it: "retry" (a
+            `ModelRetry`, counted against `max_retries` by pydantic-ai), "result" (the
+            tool's result, counted here), or "auto" (the default): "result" for OpenAI's
+            models, whose adapter would JSON-encode a retry's text and so escape every
+            line break of the numbered listing, "retry" for the others.
         on_event: called with each live event of every `run_code` run as it happens
             (`agent_tools.base.events`; on the run's thread: keep it quick). The same
             events also reach the agent's event stream as `RunCodeEvent`s, and each host
@@ -272,8 +277,13 @@ class CodeToolset(FunctionToolset[Any]):
         max_retries: int = 3,
         on_reply: Callable[[ToolReply], None] | None = None,
         on_event: EventSink | None = None,
+        error_channel: ErrorChannel = "auto",
         **template_options: Any,
     ) -> None:
+        if error_channel not in ("auto", "retry", "result"):
+            raise ValueError(f"error_channel must be 'auto', 'retry' or 'result', got {error_channel!r}")
+        self.error_channel: ErrorChannel = error_channel
+        self._failures: dict[str, int] = {}
         self.on_reply = on_reply
         self.on_event = on_event
         self._registered: list[_Registered] = []
@@ -498,9 +508,31 @@ class CodeToolset(FunctionToolset[Any]):
             self.on_reply(reply)
         if reply.pending is not None:
             raise ApprovalRequired(metadata=_pending_metadata(reply))
+        key = ctx.run_id or "default"
         if not reply.ok:
-            raise ModelRetry(reply.text)
+            if self._channel(ctx) == "retry":
+                raise ModelRetry(reply.text)
+            # As the tool's result: real line breaks on a provider that would wrap a retry
+            # in {"error": "..."} (escaping them); the retries are counted here instead.
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            limit = self.max_retries if self.max_retries is not None else 1
+            if failures > limit:
+                self._failures.pop(key, None)
+                raise UnexpectedModelBehavior(f"Tool 'run_code' exceeded max retries count of {limit}")
+            while len(self._failures) > _MAX_STATES:
+                self._failures.pop(next(iter(self._failures)))
+            return reply.text
+        self._failures.pop(key, None)
         return reply.text
+
+    def _channel(self, ctx: RunContext[Any]) -> str:
+        """How a fixable error reaches the model: "retry" (`ModelRetry`, counted by
+        pydantic-ai) or "result" (the tool's result). With "auto", "result" for OpenAI's
+        models, whose adapter would send a retry as `{"error": "..."}` JSON, with every
+        line break of the numbered listing escaped; "retry" for the others."""
+        if self.error_channel != "auto":
+            return self.error_channel
+        return "result" if _wraps_errors(ctx.model) else "retry"
 
     def _paused_token(self, ctx: RunContext[Any], code: str) -> str | None:
         """The paused run this (approved) `run_code` call goes on with: the token in the
@@ -575,3 +607,21 @@ def _ref(ctx: RunContext[Any], code: str) -> str | None:
         return None
     digest = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"{ctx.conversation_id or '-'}:{ctx.tool_call_id}:{digest}"
+
+
+ErrorChannel = typing.Literal["auto", "retry", "result"]
+
+
+def _wraps_errors(model: Any) -> bool:
+    """Whether `model` (unwrapped from instrumentation, fallbacks and the like) is one of
+    OpenAI's, whose adapter sends a failed tool call's text JSON-encoded."""
+    seen = 0
+    while model is not None and seen < 8:
+        name = type(model).__name__
+        if name in ("OpenAIChatModel", "OpenAIResponsesModel", "OpenAIModel") and type(
+            model
+        ).__module__.startswith("pydantic_ai.models.openai"):
+            return True
+        model = getattr(model, "wrapped", None)
+        seen += 1
+    return False
