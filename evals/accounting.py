@@ -216,6 +216,9 @@ class MeteredModel(WrapperModel):
     def __init__(self, wrapped: Any) -> None:
         super().__init__(wrapped)
         self.requests: list[RequestCount] = []
+        self.messages: list[ModelMessage] = []
+        """The run's conversation so far: the last request's history and the response to it (for
+        the transcript, which a run that raised has too)."""
 
     async def request(
         self,
@@ -224,8 +227,10 @@ class MeteredModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
         count = count_request(messages, model_request_parameters)
+        self.messages = list(messages)
         response = await self.wrapped.request(messages, model_settings, model_request_parameters)
         self.requests.append(_with_response(count, response))
+        self.messages.append(response)
         return response
 
     @asynccontextmanager
@@ -238,8 +243,11 @@ class MeteredModel(WrapperModel):
     ) -> AsyncGenerator[StreamedResponse]:
         """A streamed response is counted once the caller is done with it."""
         count = count_request(messages, model_request_parameters)
+        self.messages = list(messages)
         async with self.wrapped.request_stream(
             messages, model_settings, model_request_parameters, run_context
         ) as stream:
             yield stream
-            self.requests.append(_with_response(count, stream.get()))
+            response = stream.get()
+            self.requests.append(_with_response(count, response))
+            self.messages.append(response)

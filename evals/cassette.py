@@ -41,7 +41,14 @@ from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.profiles import ModelProfile
 from pydantic_ai.settings import ModelSettings
 
-__all__ = ["CASSETTE_VERSION", "CassetteError", "RecordingModel", "ReplayModel", "cassette_path"]
+__all__ = [
+    "CASSETTE_VERSION",
+    "CassetteError",
+    "RecordingModel",
+    "ReplayModel",
+    "cassette_path",
+    "unplayable_cassettes",
+]
 
 CASSETTE_VERSION = 1
 
@@ -60,6 +67,27 @@ def cassette_path(directory: Path, task_id: str, mode: str, repeat: int) -> Path
         if not value or "/" in value or "\\" in value or value in {".", ".."}:
             raise ValueError(f"{name} {value!r} cannot be part of a cassette path")
     return Path(directory) / task_id / f"{mode}-{repeat}.json"
+
+
+def unplayable_cassettes(
+    directory: Path, runs: list[tuple[str, str, int]]
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Which of the cassettes `runs` (task id, mode, repetition) need cannot be replayed from
+    `directory`: (the missing files, the files that are not valid cassettes with why), both in the
+    order of `runs`. Checked before a replay starts, so it stops at once rather than failing run
+    after run."""
+    missing: list[Path] = []
+    invalid: list[tuple[Path, str]] = []
+    for task_id, mode, repeat in runs:
+        path = cassette_path(directory, task_id, mode, repeat)
+        if not path.is_file():
+            missing.append(path)
+            continue
+        try:
+            ReplayModel(path)
+        except CassetteError as error:
+            invalid.append((path, str(error)))
+    return missing, invalid
 
 
 def _dump_messages(messages: list[ModelMessage]) -> list[Any]:

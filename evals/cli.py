@@ -7,12 +7,13 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .cassette import unplayable_cassettes
 from .harness import RunOptions, oracle_factory, run_eval, supported_modes
 from .models import make_model
 from .report import print_table, write_reports
@@ -56,6 +57,59 @@ def _select(tasks: list[Task], datasets: list[str], tags: list[str], ids: list[s
     return chosen
 
 
+PIPED_WIDTH = 200
+"""The width of the tables written to a pipe or a file with no terminal to measure (a CI log)."""
+
+
+def output_width() -> int | None:
+    """The width to lay the tables out for: `COLUMNS` when set; the terminal's when stdout is one
+    (None: rich measures it); through a pipe (`| cat`, `| tee`), the terminal's the user is
+    looking at (stderr's or stdin's); with no terminal at all (a CI log, a file), `PIPED_WIDTH`.
+    The tables fit whatever the width (report.py), so it only decides how much each line holds."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return None
+    for stream in (sys.stderr, sys.stdin):
+        try:
+            if stream is not None and stream.isatty():
+                return os.get_terminal_size(stream.fileno()).columns
+        except (OSError, ValueError):
+            continue
+    return PIPED_WIDTH
+
+
+_SHOWN = 5
+"""How many missing cassettes an error names before it only counts the rest."""
+
+
+def _fail(message: str) -> NoReturn:
+    """Stop before any run: `message` on stderr, exit status 2 (a usage error, as typer's)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _check_replay(directory: Path, runs: list[tuple[str, str, int]]) -> None:
+    """Stop before any run when a cassette the replay needs is missing or unreadable."""
+    if not directory.is_dir():
+        _fail(f"--replay {directory}: no such directory (record one first with --record {directory})")
+    missing, invalid = unplayable_cassettes(directory, runs)
+    if missing:
+        shown = "\n".join(f"  {path}" for path in missing[:_SHOWN])
+        more = f"\n  ... and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
+        _fail(
+            f"--replay {directory}: {len(missing)} of the {len(runs)} cassettes this run needs "
+            f"{'is' if len(missing) == 1 else 'are'} missing:\n{shown}{more}\n"
+            f"Record them first (--record {directory} with a real model), or narrow the run "
+            "(--task, --dataset, --tag, --mode, --repeat) to what was recorded."
+        )
+    if invalid:
+        shown = "\n".join(f"  {why}" for _, why in invalid[:_SHOWN])
+        more = f"\n  ... and {len(invalid) - _SHOWN} more" if len(invalid) > _SHOWN else ""
+        _fail(f"--replay {directory}: {len(invalid)} cassettes cannot be read:\n{shown}{more}")
+
+
 @app.command()
 def run(
     model: Annotated[str, typer.Option(help="a pydantic-ai model name, or 'oracle' (offline)")] = "oracle",
@@ -88,11 +142,11 @@ def run(
         def factory(task: Task, mode: Mode) -> object:
             return real
 
-    # The tables are wide: written to a file or a pipe (a CI log), they get room rather than 80 columns.
-    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    console = Console(width=200 if piped else None)
-    outdir = out or Path("evals") / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     runnable, _, skipped = supported_modes(modes)
+    if replay is not None:
+        _check_replay(replay, [(t.id, m, r) for t in tasks for m in runnable for r in range(1, repeat + 1)])
+    console = Console(width=output_width())
+    outdir = out or Path("evals") / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for skipped_mode, why in skipped.items():
         console.print(f"[bold red]{skipped_mode} mode {why}[/]", markup=True, highlight=False)
     total = len(tasks) * len(runnable) * repeat

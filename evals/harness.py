@@ -6,6 +6,10 @@ host calls and the time spent in them), runs it, and records metrics with
 `increment_eval_metric`; `AnswerGrader` grades the answer. The report is then
 turned into `TaskResult`s.
 
+Each run also keeps its transcript (transcript.py): the messages, as `MeteredModel`
+saw them (so a run that raised keeps what came before), and every host call with
+its arguments and result or error.
+
 The model of every run is wrapped in `MeteredModel` (see accounting.py), which
 counts each request's instructions, tool definitions and messages from what the
 agent really sends: the `run_code` definition `CodeToolset` built (code modes)
@@ -43,9 +47,10 @@ from . import cassette
 from .accounting import MeteredModel, RequestCount
 from .domains import domain_function_names, functions_for
 from .graders import AnswerGrader, grade
-from .oracle import oracle_model
+from .oracle import failed_tool_return, oracle_model
 from .results import Mode, RunSummary, TaskResult
 from .schema import Task
+from .transcript import HostCallLog, transcript_of
 
 __all__ = [
     "CATALOG_OPTIONS",
@@ -132,6 +137,10 @@ class RunOptions:
     """Called after each graded run with whether it passed (for a progress bar)."""
 
 
+_Transcript = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+"""A run's transcript and host calls (see transcript.py)."""
+
+
 @dataclass
 class _Meter:
     host_calls: int = 0
@@ -173,9 +182,7 @@ def _count_retries(messages: Sequence[ModelMessage]) -> int:
             continue
         for part in message.parts:
             kind = getattr(part, "part_kind", "")
-            if kind == "retry-prompt" or (
-                kind == "tool-return" and getattr(part, "outcome", None) == "retried"
-            ):
+            if kind == "retry-prompt" or (kind == "tool-return" and failed_tool_return(part)):
                 count += 1
     return count
 
@@ -194,10 +201,12 @@ async def _run_one(
     factory: ModelFactory,
     options: RunOptions,
     code_options: dict[str, dict[str, Any]],
+    transcripts: dict[str, _Transcript],
 ) -> str:
     task, mode, repeat = inputs
     meter = _Meter()
-    functions = [_metered(f, meter) for f in functions_for(task.domain, offered_functions(task))]
+    log = HostCallLog()
+    functions = [_metered(log.wrap(f), meter) for f in functions_for(task.domain, offered_functions(task))]
     model = MeteredModel(_model_for(task, mode, repeat, factory, options))
 
     def on_reply(reply: ToolReply) -> None:
@@ -212,13 +221,19 @@ async def _run_one(
         toolset = CodeToolset(functions, on_reply=on_reply, max_retries=3, **code_options.get(mode, {}))
         agent = Agent(model, toolsets=[toolset], instructions=INSTRUCTIONS, retries=3)
     started = time.perf_counter()
+    error: str | None = None
     try:
         result = await agent.run(task.prompt)
         answer = result.output
         reported: Any = result.usage  # a property; a method in older pydantic-ai
         usage = cast(RunUsage, reported() if callable(reported) else reported)
         messages = result.all_messages()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
+        # Kept even when the run raised: the conversation up to the failure is what explains it.
+        transcripts[_case_name(task, mode, repeat)] = (transcript_of(model.messages, error), log.calls)
         increment_eval_metric("wall_seconds", time.perf_counter() - started)
         increment_eval_metric("host_calls", meter.host_calls)
         increment_eval_metric("sandbox_seconds", meter.sandbox_seconds)
@@ -272,8 +287,10 @@ async def run_eval(
     )
     started = time.perf_counter()
 
+    transcripts: dict[str, _Transcript] = {}
+
     async def task_fn(inputs: tuple[Task, Mode, int]) -> str:
-        return await _run_one(inputs, factory, options, code_options)
+        return await _run_one(inputs, factory, options, code_options, transcripts)
 
     report = await dataset.evaluate(
         task_fn, name=model_name, max_concurrency=options.concurrency, progress=False
@@ -310,6 +327,8 @@ async def run_eval(
                 tools_offered=per_request[0].tools_offered if per_request else 0,
                 functions_offered=int(metrics.get("functions_offered", 0)),
                 per_request=per_request,
+                transcript=transcripts.get(case.name, ([], []))[0],
+                calls=transcripts.get(case.name, ([], []))[1],
             )
         )
     for failure in report.failures:
@@ -326,6 +345,8 @@ async def run_eval(
                 passed=False,
                 reason=f"error: {failure.error_message}"[:500],
                 answer="",
+                transcript=transcripts.get(failure.name, ([], []))[0],
+                calls=transcripts.get(failure.name, ([], []))[1],
             )
         )
     summary.results.sort(key=lambda r: (r.task_id, r.mode, r.repeat))

@@ -28,6 +28,24 @@ from .schema import Task
 __all__ = ["lookup_program", "oracle_model"]
 
 
+CODE_FAILED = "The code failed"
+"""How a failed `run_code` call's text starts (prompts/error.md): with OpenAI's models the
+toolset sends it as the tool's result, not as a retry (`CodeToolset(error_channel=...)`)."""
+
+
+def failed_tool_return(part: object) -> bool:
+    """Whether a tool return is a failed call: a retry, or a `run_code` error sent as
+    the tool's result."""
+    if getattr(part, "outcome", None) == "retried":
+        return True
+    content = getattr(part, "content", None)
+    return (
+        getattr(part, "tool_name", None) == "run_code"
+        and isinstance(content, str)
+        and (content.startswith(CODE_FAILED))
+    )
+
+
 def _answer(value: Any) -> str:
     return json.dumps(value)
 
@@ -45,7 +63,7 @@ def _last_tool_reply(messages: list[ModelMessage]) -> tuple[str, bool]:
         if kind == "retry-prompt":
             return str(part.model_response()), True  # type: ignore[attr-defined]
         if kind == "tool-return":
-            failed = getattr(part, "outcome", None) == "retried"
+            failed = failed_tool_return(part)
             return str(part.content), failed  # type: ignore[attr-defined]
     return "", True
 

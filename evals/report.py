@@ -18,6 +18,11 @@ per-task figures (savings, charts) use the mean over the repetitions.
 
 An oracle run (the offline stand-in for a model) proves the harness works, not that a
 model does; every output says so, so nobody quotes its numbers as a model's.
+
+The terminal tables fit any width with no number cut (tables.py): a narrow terminal leaves the
+least needed columns out and says which, and results.json has them all. The failed runs are
+listed last, one line each. report.html holds every run's transcript (transcript.py) in a
+collapsed `<details>`, linked from its row, and the charts (charts.py) at their own size.
 """
 
 # matplotlib types its **kwargs as unknown, which strict pyright flags on every plotting call.
@@ -30,22 +35,30 @@ import html
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: charts are only ever written to files
-
-import matplotlib.pyplot as plt  # the backend is chosen above, before pyplot is imported
-from rich import box
+import matplotlib.pyplot as plt  # charts.py chose the Agg backend: charts are only written to files
+from matplotlib.figure import Figure
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
+from .charts import (
+    DPI,
+    TaskBars,
+    chart_style,
+    pass_rate_figure,
+    per_task_figure,
+    png_size,
+    tokens_by_part_figure,
+)
 from .results import Mode, RunSummary, TaskResult
+from .tables import Column, Row, choose_layout, render
+from .transcript import clip
 
 __all__ = [
     "CHART_FILES",
@@ -53,8 +66,10 @@ __all__ = [
     "TOKEN_LEGEND",
     "TOKEN_PARTS",
     "aggregate",
+    "chart_figures",
     "print_table",
     "render_html",
+    "run_anchors",
     "token_note",
     "write_reports",
 ]
@@ -65,12 +80,14 @@ ORACLE_NOTE = (
 )
 
 CHART_FILES = {
-    "pass_rate_by_tag": "pass_rate_by_tag.png",
-    "requests_per_task": "requests_per_task.png",
-    "tokens_per_task": "tokens_per_task.png",
     "tokens_by_part": "tokens_by_part.png",
+    "pass_rate_by_tag": "pass_rate_by_tag.png",
+    "per_task": "per_task.png",
 }
-"""The charts `write_reports` draws, by name, and their file names in the output directory."""
+"""The charts `write_reports` draws, by name, and their file names in the output directory, in the
+order report.html shows them: mean tokens per run by part and mode; pass rate by tag and mode; per
+task (a row each, under its domain), model requests, tokens (log scale) and each code mode's
+tokens divided by tools mode's (log scale)."""
 
 TOKEN_PARTS = ("system", "definitions", "messages", "responses")
 """The parts the token count is split into, in the order the tables show them."""
@@ -81,9 +98,6 @@ _PART_FIELDS = {
     "messages": "message_tokens",
     "responses": "response_tokens",
 }
-
-_MODE_COLORS = {"code": "#2f6fb3", "tools": "#e0892b", "code-search": "#3a9a5b"}
-_PART_COLORS = {"system": "#8c8c8c", "definitions": "#c0504d", "messages": "#4f81bd", "responses": "#9bbb59"}
 
 
 # -- aggregates ------------------------------------------------------------------------------
@@ -403,46 +417,62 @@ def _notes(summary: RunSummary) -> list[str]:
 
 # -- terminal --------------------------------------------------------------------------------
 
+_RESULT_DROPPABLE = [
+    "wall s",
+    "sandbox s",
+    "retries",
+    "usage out",
+    "usage in",
+    "tools",
+    "host calls",
+    "resp",
+    "sys",
+    "msgs",
+    "defs",
+]
+"""The results table's columns a narrow terminal leaves out, the least needed first: the task, mode,
+result, requests and total tokens always stay."""
 
-def _agg_table(
-    title: str, keys: list[str], summary: RunSummary, rows: list[tuple[list[str], dict[str, Any]]]
-) -> Table:
-    table = Table(title=title, title_justify="left")
-    for name in [*keys, *_agg_columns(summary)]:
-        table.add_column(name, justify="left" if name in keys else "right", no_wrap=name in keys)
-    for labels, stats in rows:
-        table.add_row(*labels, *_agg_row(summary, stats))
-    return table
+_AGG_DROPPABLE = ["usage tok", "host calls", "defs/req", "passed", "resp", "sys", "msgs", "defs"]
+"""The same for the tables by mode, domain and tag: tasks, pass rate, requests and tokens stay."""
+
+WHERE_ALL_COLUMNS = "every column is in results.json and report.html"
 
 
-_DROPPABLE = ["wall s", "sandbox s", "retries", "usage out", "usage in", "tools", "host calls"]
-"""The results table's columns the terminal leaves out first, when it is too narrow."""
+def _print_table(
+    console: Console,
+    title: str,
+    columns: list[Column],
+    rows: list[Row],
+    droppable: list[str],
+    *,
+    group: bool = False,
+) -> None:
+    """One table laid out for the console's width (tables.py), and which columns it left out."""
+    width = console.width
+    layout = choose_layout(columns, rows, width, droppable, group=group)
+    console.print(Text(title, style="bold"), soft_wrap=True)
+    for line in render(columns, rows, width, layout):
+        console.print(line, soft_wrap=True, highlight=False)
+    if layout.dropped:
+        console.print(
+            f"({width} columns too narrow for: {', '.join(layout.dropped)}; {WHERE_ALL_COLUMNS})",
+            markup=False,
+            highlight=False,
+        )
+    console.print()
 
 
-def _too_wide(columns: list[str], rows: list[list[str]], dropped: set[str], width: int) -> set[str]:
-    """The columns of `_DROPPABLE` to leave out so the results table fits `width` (the task id may fold
-    to 24 characters and a failure's reason to 4; each column takes 3 more: padding and rule)."""
-
-    def needed(skip: set[str]) -> int:
-        total = 0
-        for i, name in enumerate(columns):
-            if name in skip:
-                continue
-            cell = max([len(name), *(len(row[i]) for row in rows)])
-            total += 3 + {"task": min(cell, 24), "result": max(4, min(len(name), cell))}.get(name, cell)
-        return total
-
-    out: set[str] = set()
-    for name in _DROPPABLE:
-        if needed(dropped | out) <= width:
-            break
-        if name in columns:
-            out.add(name)
-    return out
+def _agg_rows(summary: RunSummary, rows: list[tuple[list[str], dict[str, Any]]]) -> list[Row]:
+    return [Row([*labels, *_agg_row(summary, stats)]) for labels, stats in rows]
 
 
 def print_table(summary: RunSummary, console: Console | None = None) -> None:
-    """Print every result, the aggregates by mode, domain and tag, the savings and the notes to `console`."""
+    """Print every result, the aggregates by mode, domain and tag, the savings and the notes to `console`.
+
+    Every table fits the console's width with no number cut: columns are left out (and named) or
+    the rows stacked when it is narrow (see tables.py); results.json and report.html have them all.
+    """
     console = console or Console()
     agg = aggregate(summary)
     if summary.oracle:
@@ -451,73 +481,71 @@ def print_table(summary: RunSummary, console: Console | None = None) -> None:
         console.print(f"model: {summary.model}", markup=False, highlight=False)
     for mode, why in summary.skipped_modes.items():
         console.print(f"[bold red]{mode} mode {why}[/]", markup=True, highlight=False)
+    console.print()
 
-    columns = _result_columns(summary)
-    rows = [_result_row(summary, r) for r in summary.results]
-    dropped = {"repeat"} if summary.repeat <= 1 else set[str]()
-    dropped |= _too_wide(columns, rows, dropped, console.width)
-    keep = [i for i, name in enumerate(columns) if name not in dropped]
-    # One row per run and many columns: no vertical rules, and the least needed columns left out
-    # when the terminal is too narrow (they are all in report.html and results.json).
-    results = Table(title="results", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in (columns[i] for i in keep):
-        numeric = name not in {"task", "mode", "result"}
-        results.add_column(
-            name,
-            justify="right" if numeric else "left",
-            no_wrap=name not in {"task", "result"},
-            overflow="fold",
-            min_width=4 if name == "result" else None,
-            max_width=48 if name == "result" else None,
+    names = _result_columns(summary)
+    keep = [i for i, name in enumerate(names) if name != "repeat" or summary.repeat > 1]
+    columns = [Column(names[i], numeric=names[i] not in {"task", "mode", "result"}) for i in keep]
+    rows: list[Row] = []
+    for r in summary.results:
+        cells = _result_row(summary, r)
+        cells[names.index("result")] = "PASS" if r.passed else "FAIL"  # the reason goes under the row
+        rows.append(
+            Row(
+                [cells[i] for i in keep], style=None if r.passed else "red", note="" if r.passed else r.reason
+            )
         )
-    for r, row in zip(summary.results, rows, strict=True):
-        results.add_row(*(row[i] for i in keep), style=None if r.passed else "red")
-    console.print(results)
-    if dropped - {"repeat"}:
-        left_out = ", ".join(c for c in columns if c in dropped and c != "repeat")
-        console.print(f"(too narrow for: {left_out}; see report.html)", markup=False, highlight=False)
+    _print_table(console, "results (one row per run)", columns, rows, _RESULT_DROPPABLE, group=True)
     console.print(TOKEN_LEGEND, markup=False, highlight=False)
+    console.print()
 
-    console.print(
-        _agg_table(
-            "by mode (means per run)",
-            ["mode"],
-            summary,
-            [([m], stats) for m, stats in agg["by_mode"].items()],
-        )
+    agg_columns = [Column(name) for name in _agg_columns(summary)]
+    _print_table(
+        console,
+        "by mode (means per run)",
+        [Column("mode", numeric=False), *agg_columns],
+        _agg_rows(summary, [([m], stats) for m, stats in agg["by_mode"].items()]),
+        _AGG_DROPPABLE,
     )
-    console.print(
-        _agg_table(
-            "by domain (means per run)",
-            ["domain", "mode"],
-            summary,
-            [
-                ([domain, mode], stats)
-                for domain, per_mode in agg["by_domain"].items()
-                for mode, stats in per_mode.items()
-                if stats["tasks"]
-            ],
+    for title, key, groups in (
+        ("by domain (means per run)", "domain", agg["by_domain"]),
+        ("by tag (means per run)", "tag", agg["by_tag"]),
+    ):
+        _print_table(
+            console,
+            title,
+            [Column(key, numeric=False), Column("mode", numeric=False), *agg_columns],
+            _agg_rows(
+                summary,
+                [
+                    ([group, mode], stats)
+                    for group, per_mode in groups.items()
+                    for mode, stats in per_mode.items()
+                    if stats["tasks"]
+                ],
+            ),
+            _AGG_DROPPABLE,
+            group=True,
         )
-    )
-    console.print(
-        _agg_table(
-            "by tag (means per run)",
-            ["tag", "mode"],
-            summary,
-            [
-                ([tag, mode], stats)
-                for tag, per_mode in agg["by_tag"].items()
-                for mode, stats in per_mode.items()
-                if stats["tasks"]
-            ],
-        )
-    )
 
     savings = agg["savings_by_mode"] or {"code": agg["savings"]}
     for mode, saved in savings.items():
         console.print(_savings_line(saved["total"], mode), markup=False, highlight=False)
     for note in _notes(summary):
         console.print(note, markup=False, highlight=False)
+    failed = [r for r in summary.results if not r.passed]
+    if failed:
+        # Last, one line each with the task: what a CI log shows at its end, and what grep finds.
+        console.print()
+        console.print(
+            f"failed runs ({len(failed)}; their transcripts are in report.html and results.json):",
+            style="bold red",
+            markup=False,
+            highlight=False,
+        )
+        for r in failed:
+            line = f"FAIL {r.task_id} ({r.mode} mode, run {r.repeat}): {r.reason}"
+            console.print(line, style="red", markup=False, highlight=False)
     if summary.oracle:
         console.print(f"[bold yellow]{ORACLE_NOTE}[/]", markup=True, highlight=False)
 
@@ -525,116 +553,65 @@ def print_table(summary: RunSummary, console: Console | None = None) -> None:
 # -- charts ----------------------------------------------------------------------------------
 
 
-def _grouped_bars(
-    path: Path,
-    title: str,
-    ylabel: str,
-    groups: list[str],
-    series: dict[str, list[float]],
-    *,
-    percent: bool = False,
-) -> None:
-    """One bar per series within each group; written to `path` and closed.
-
-    A NaN value draws no bar: a task not run in a mode must not look like a zero.
-    """
-    width = max(6.0, min(0.6 * len(groups) + 2.5, 24.0))
-    fig, ax = plt.subplots(figsize=(width, 4.2))
+def chart_figures(summary: RunSummary, agg: dict[str, Any] | None = None) -> dict[str, Figure]:
+    """The charts of `CHART_FILES`, by name, drawn (charts.py) but not saved; the caller closes them
+    (`plt.close`). Call it inside `charts.chart_style()` for the report's fonts."""
+    agg = agg if agg is not None else aggregate(summary)
+    modes = _modes(summary)
+    tags = list(agg["by_tag"])
+    means = _per_task_means(summary)
+    domains = {r.task_id: r.domain for r in summary.results}
+    # by domain, in the order the run met them, then by task id
+    order = list(dict.fromkeys(domains.values()))
+    task_ids = sorted(_task_ids(summary), key=lambda t: (order.index(domains[t]), t))
+    figures: dict[str, Figure] = {}
     try:
-        n = max(len(series), 1)
-        bar = 0.8 / n
-        for i, (name, values) in enumerate(series.items()):
-            xs = [g + (i - (n - 1) / 2) * bar for g in range(len(groups))]
-            ax.bar(xs, values, bar, label=name, color=_MODE_COLORS.get(name))
-        _finish(ax, fig, path, title, ylabel, groups, bool(series), percent=percent)
-    finally:
-        plt.close(fig)
-
-
-def _stacked_bars(
-    path: Path, title: str, ylabel: str, groups: list[str], parts: dict[str, list[float]]
-) -> None:
-    """One bar per group, stacked from `parts` (in order); written to `path` and closed."""
-    width = max(6.0, min(1.2 * len(groups) + 3.0, 24.0))
-    fig, ax = plt.subplots(figsize=(width, 4.2))
-    try:
-        bottoms = [0.0] * len(groups)
-        for name, values in parts.items():
-            ax.bar(range(len(groups)), values, 0.6, bottom=bottoms, label=name, color=_PART_COLORS.get(name))
-            bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
-        _finish(ax, fig, path, title, ylabel, groups, bool(parts))
-    finally:
-        plt.close(fig)
-
-
-def _finish(
-    ax: Any,
-    fig: Any,
-    path: Path,
-    title: str,
-    ylabel: str,
-    groups: list[str],
-    legend: bool,
-    *,
-    percent: bool = False,
-) -> None:
-    rotate = len(groups) > 4 or any(len(g) > 14 for g in groups)
-    ax.set_xticks(
-        range(len(groups)), groups, rotation=30 if rotate else 0, ha="right" if rotate else "center"
-    )
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    if percent:
-        ax.set_ylim(0, 105)
-    if not groups:
-        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-    if legend and groups:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=100)
+        figures["tokens_by_part"] = tokens_by_part_figure(
+            [str(m) for m in modes],
+            {part: [agg["by_mode"][m][f"mean_{part}_tokens"] for m in modes] for part in TOKEN_PARTS},
+        )
+        figures["pass_rate_by_tag"] = pass_rate_figure(
+            tags,
+            [str(m) for m in modes],
+            {
+                m: [
+                    agg["by_tag"][t][m]["pass_rate"] * 100 if agg["by_tag"][t][m]["tasks"] else math.nan
+                    for t in tags
+                ]
+                for m in modes
+            },
+        )
+        figures["per_task"] = per_task_figure(
+            [
+                TaskBars(
+                    task_id=t,
+                    domain=domains[t],
+                    requests={m: v["requests"] for m, v in means[t].items()},
+                    tokens={m: v["tokens"] for m, v in means[t].items()},
+                    pass_rate={m: v["pass_rate"] for m, v in means[t].items()},
+                )
+                for t in task_ids
+            ],
+            [str(m) for m in modes],
+        )
+    except BaseException:
+        for figure in figures.values():
+            plt.close(figure)
+        raise
+    return figures
 
 
 def _write_charts(summary: RunSummary, agg: dict[str, Any], outdir: Path) -> dict[str, Path]:
-    modes = _modes(summary)
-    paths = {name: outdir / filename for name, filename in CHART_FILES.items()}
-
-    tags = list(agg["by_tag"])
-    _grouped_bars(
-        paths["pass_rate_by_tag"],
-        "pass rate by tag",
-        "pass rate (%)",
-        tags,
-        {
-            m: [
-                agg["by_tag"][t][m]["pass_rate"] * 100 if agg["by_tag"][t][m]["tasks"] else math.nan
-                for t in tags
-            ]
-            for m in modes
-        },
-        percent=True,
-    )
-
-    means = _per_task_means(summary)
-    task_ids = _task_ids(summary)
-    for name, key, title in (
-        ("requests_per_task", "requests", "model requests per task"),
-        ("tokens_per_task", "tokens", "tokens per task (system + definitions + messages + responses)"),
-    ):
-        _grouped_bars(
-            paths[name],
-            title,
-            key,
-            task_ids,
-            {m: [means[t][m][key] if m in means[t] else math.nan for t in task_ids] for m in modes},
-        )
-    _stacked_bars(
-        paths["tokens_by_part"],
-        "mean tokens per run, by part",
-        "tokens",
-        [str(m) for m in modes],
-        {part: [agg["by_mode"][m][f"mean_{part}_tokens"] for m in modes] for part in TOKEN_PARTS},
-    )
+    paths: dict[str, Path] = {}
+    with chart_style():
+        figures = chart_figures(summary, agg)
+        try:
+            for name, filename in CHART_FILES.items():
+                paths[name] = outdir / filename
+                figures[name].savefig(paths[name], format="png", dpi=DPI)
+        finally:
+            for figure in figures.values():
+                plt.close(figure)
     return paths
 
 
@@ -642,30 +619,82 @@ def _write_charts(summary: RunSummary, agg: dict[str, Any], outdir: Path) -> dic
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; color: #222;
-       margin: 2em auto; max-width: 1200px; padding: 0 1em; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+       margin: 2em auto; max-width: 1400px; padding: 0 24px; }
+h1 { font-size: 1.5em; margin-bottom: 0.3em; } h2 { font-size: 1.25em; margin-top: 2em; }
+h3 { font-size: 1.05em; margin: 1.4em 0 0.4em; } h4 { margin: 1em 0 0.3em; }
+nav { margin: 0.8em 0; } nav a { margin-right: 1em; }
+a { color: #1f5fa8; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f2f2f2; position: sticky; top: 0; white-space: nowrap; }
+table.results td:nth-child(-n+2) { white-space: nowrap; }
+.tablebox { overflow: auto; max-height: 85vh; margin: 0.5em 0 1em; border-bottom: 1px solid #ccc; }
+.tablebox table { margin: 0; }
+table.results { font-size: 13px; } table.results th, table.results td { padding: 2px 6px; }
+div.result.fail { min-width: 12em; max-width: 24em; }
+table.calls { width: 100%; } table.calls td:nth-child(-n+2) { white-space: nowrap; }
+table.calls td:nth-child(3) { min-width: 12em; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.fail td { background: #fdecec; }
 .note { border: 2px solid #d9a400; background: #fff8db; padding: 0.6em 1em; font-weight: bold; }
 .skipped { border: 2px solid #c0504d; background: #fdecec; padding: 0.6em 1em; }
 .savings { font-size: 1.1em; } .meta { color: #555; }
-img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
+.headline li { font-size: 1.05em; margin: 0.2em 0; }
+figure { margin: 0.5em 0 1.5em; } figcaption { color: #555; margin-bottom: 0.4em; }
+img { max-width: 100%; height: auto; display: block; }
+.badge { display: inline-block; min-width: 3em; text-align: center; font-weight: bold;
+         border-radius: 3px; padding: 0 4px; font-size: 0.9em; }
+.badge.pass { background: #e3f3e6; color: #1d6b33; } .badge.fail { background: #fbdada; color: #a01d1d; }
+details.run { border: 1px solid #ddd; border-radius: 4px; margin: 0.3em 0; }
+details.run[open] { border-color: #999; }
+details.run > summary { cursor: pointer; padding: 4px 8px; }
+details.run > div { padding: 0 1em 0.8em; }
+details.fail > summary { background: #fdecec; }
+ol.transcript { list-style: none; padding: 0; margin: 0; }
+ol.transcript li { border-left: 4px solid #ccc; margin: 0.4em 0; padding: 0.2em 0.6em; }
+ol.transcript li.user { border-color: #888; } ol.transcript li.model { border-color: #2f6fb3; }
+ol.transcript li.call { border-color: #2f6fb3; background: #f3f7fc; }
+ol.transcript li.return { border-color: #3a9a5b; } ol.transcript li.retry { border-color: #e0892b; }
+ol.transcript li.error { border-color: #c0504d; background: #fdecec; }
+.who { font-size: 0.85em; color: #555; font-weight: bold; }
+pre { margin: 0.2em 0; white-space: pre-wrap; overflow-wrap: anywhere;
+      font: 12.5px/1.4 ui-monospace, monospace; }
+table.calls td { font: 12.5px/1.4 ui-monospace, monospace; }
+table.calls td:nth-child(n+3) { overflow-wrap: anywhere; }
+.clipped { color: #a05a00; font-style: italic; }
 """
+
+HTML_TEXT_LIMIT = 4000
+"""A transcript's text (a message, a tool's return, a host call's result) longer than this is cut in
+report.html, saying how much was left out; results.json has it whole."""
+
+
+class _Html(str):
+    """A table cell that is markup already (a link), not text to escape."""
 
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _html_table(header: list[str], rows: Iterable[tuple[list[str], str]], numeric_from: int) -> str:
-    """A table of escaped cells; `rows` are (cells, css class); cells from `numeric_from` on align right."""
-    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in header), "</tr></thead><tbody>"]
-    for cells, css in rows:
-        out.append(f'<tr class="{_e(css)}">' if css else "<tr>")
+def _cell(value: str) -> str:
+    return value if isinstance(value, _Html) else _e(value)
+
+
+def _html_table(
+    header: list[str], rows: Iterable[tuple[list[str], str]], numeric_from: int, *, css: str = ""
+) -> str:
+    """A table of escaped cells (`_Html` cells as they are); `rows` are (cells, css class); cells from
+    `numeric_from` on align right."""
+    out = [f'<table class="{_e(css)}">' if css else "<table>", "<thead><tr>"]
+    out += [f"<th>{_e(h)}</th>" for h in header]
+    out.append("</tr></thead><tbody>")
+    for cells, row_css in rows:
+        out.append(f'<tr class="{_e(row_css)}">' if row_css else "<tr>")
         for i, cell in enumerate(cells):
-            out.append(f'<td class="num">{_e(cell)}</td>' if i >= numeric_from else f"<td>{_e(cell)}</td>")
+            out.append(
+                f'<td class="num">{_cell(cell)}</td>' if i >= numeric_from else f"<td>{_cell(cell)}</td>"
+            )
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -675,9 +704,8 @@ def _html_savings(mode: str, saved: dict[str, Any]) -> list[str]:
     total = saved["total"]
     prefix = "" if mode == "code" else f"{mode}-"
     parts = [f"<h3>{_e(mode)} mode against tools mode</h3>"]
-    parts.append(f'<p class="savings">{_e(_savings_line(total, mode))}</p>')
     if not total["tasks"]:
-        return parts
+        return [*parts, f"<p>{_e(_savings_line(total, mode))}</p>"]
     parts.append(
         "<p>Model requests saved in total: "
         f'<strong id="{prefix}requests-saved">{_e(_num(total["requests_saved"]))}'
@@ -714,15 +742,138 @@ def _html_savings(mode: str, saved: dict[str, Any]) -> list[str]:
         "tools pass",
         f"{mode} pass",
     ]
-    parts.append(_html_table(header, rows, numeric_from=1))
+    parts.append(
+        f"<details><summary>per task ({_e(len(rows))} tasks)</summary>"
+        f"{_html_table(header, rows, numeric_from=1)}</details>"
+    )
     return parts
 
 
+def run_anchors(summary: RunSummary) -> list[str]:
+    """The id of each result's transcript in report.html (`run-<task>-<mode>-<repeat>`), in order."""
+    anchors: list[str] = []
+    seen: set[str] = set()
+    for r in summary.results:
+        base = "run-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{r.task_id}-{r.mode}-{r.repeat}")
+        anchor, n = base, 1
+        while anchor in seen:
+            n += 1
+            anchor = f"{base}-{n}"
+        seen.add(anchor)
+        anchors.append(anchor)
+    return anchors
+
+
+def _pre(text: str, css: str = "") -> str:
+    clipped = clip(text, HTML_TEXT_LIMIT)
+    shown, rest = (clipped, "") if clipped == text else (text[:HTML_TEXT_LIMIT], clipped[HTML_TEXT_LIMIT:])
+    more = f'<span class="clipped">{_e(rest)}: whole in results.json</span>' if rest else ""
+    return f'<pre class="{_e(css)}">{_e(shown)}{more}</pre>' if css else f"<pre>{_e(shown)}{more}</pre>"
+
+
+def _html_entry(entry: dict[str, Any]) -> str:
+    kind = str(entry.get("kind", ""))
+    tool = str(entry.get("tool") or "")
+    text = str(entry.get("text", ""))
+    if kind == "call":
+        if "code" in entry:
+            body, who = _pre(str(entry["code"]), "code"), f"model → {tool}: the code"
+        else:
+            body, who = _pre(str(entry.get("args", ""))), f"model → {tool}"
+        return f'<li class="call"><div class="who">{_e(who)}</div>{body}</li>'
+    who = {
+        "user": ("user", "user"),
+        "system": ("system prompt", "user"),
+        "text": ("model", "model"),
+        "thinking": ("model (thinking)", "model"),
+        "return": (f"{tool} returned", "return"),
+        "retry": (f"{tool or 'the answer'} failed, sent back to the model to retry", "retry"),
+        "error": ("the run stopped with an error", "error"),
+    }.get(kind, (kind, ""))
+    return f'<li class="{who[1]}"><div class="who">{_e(who[0])}</div>{_pre(text)}</li>'
+
+
+def _html_calls(calls: list[dict[str, Any]]) -> str:
+    rows: list[tuple[list[str], str]] = []
+    for i, call in enumerate(calls, 1):
+        args = ", ".join(f"{k}={v}" for k, v in dict(call.get("args", {})).items())
+        outcome = f"error: {call['error']}" if "error" in call else str(call.get("result", ""))
+        rows.append(
+            (
+                [
+                    str(i),
+                    str(call.get("function", "")),
+                    clip(args, HTML_TEXT_LIMIT),
+                    clip(outcome, HTML_TEXT_LIMIT),
+                ],
+                "fail" if "error" in call else "",
+            )
+        )
+    return _html_table(["#", "function", "arguments", "result or error"], rows, numeric_from=99, css="calls")
+
+
+def _badge(passed: bool) -> str:
+    return '<span class="badge pass">PASS</span>' if passed else '<span class="badge fail">FAIL</span>'
+
+
+def _count(n: float, noun: str) -> str:
+    return f"{_num(n)} {noun if n == 1 else noun + 's'}"
+
+
+def _html_transcript(r: TaskResult, anchor: str) -> str:
+    status = "pass" if r.passed else "fail"
+    figures = f"{_count(r.model_requests, 'model request')}, {_count(r.host_calls, 'host call')}, "
+    figures += _count(r.tokens, "token")
+    parts = [
+        f'<details class="run {status}" id="{_e(anchor)}">',
+        f"<summary>{_badge(r.passed)} <strong>{_e(r.task_id)}</strong>"
+        f" · {_e(r.mode)} mode · run {_e(r.repeat)} — {_e(figures)}</summary><div>",
+    ]
+    if not r.passed:
+        parts.append(f"<p><strong>Why it failed:</strong> {_e(r.reason)}</p>")
+    parts.append(f"<p><strong>Answer:</strong></p>{_pre(r.answer or '(none)')}")
+    parts.append(f"<h4>Messages ({_e(len(r.transcript))})</h4>")
+    if r.transcript:
+        parts.append('<ol class="transcript">' + "".join(_html_entry(e) for e in r.transcript) + "</ol>")
+    else:
+        parts.append("<p>(no message was recorded)</p>")
+    parts.append(f"<h4>Host calls ({_e(len(r.calls))})</h4>")
+    parts.append(_html_calls(r.calls) if r.calls else "<p>(none)</p>")
+    parts.append("</div></details>")
+    return "".join(parts)
+
+
+def _html_chart(name: str, png: bytes) -> str:
+    width, height = png_size(png)
+    encoded = base64.b64encode(png).decode("ascii")
+    caption = _CHART_CAPTIONS.get(name, name.replace("_", " "))
+    return (
+        f'<figure id="chart-{_e(name)}"><figcaption>{_e(caption)}</figcaption>'
+        f'<img alt="{_e(name.replace("_", " "))}" width="{width}" height="{height}" '
+        f'src="data:image/png;base64,{encoded}"></figure>'
+    )
+
+
+_CHART_CAPTIONS = {
+    "tokens_by_part": "Mean tokens per run, by what the requests carried, per mode.",
+    "pass_rate_by_tag": "Pass rate by tag, per mode.",
+    "per_task": (
+        "Per task, under its domain: model requests, tokens (log scale), and each code mode's tokens "
+        "divided by tools mode's (log scale; left of 1x a code mode used fewer tokens). "
+        "Hatched bars are failed runs; a task not run in a mode has no bar."
+    ),
+}
+
+
 def render_html(summary: RunSummary, agg: dict[str, Any], charts: dict[str, bytes]) -> str:
-    """The whole report as one page: CSS inline, charts as data: URIs, every text escaped."""
+    """The whole report as one page: CSS inline, charts as data: URIs, every text escaped, and each
+    run's transcript (messages, code, host calls, errors) collapsed under the results."""
+    anchors = run_anchors(summary)
+    failed = [(r, a) for r, a in zip(summary.results, anchors, strict=True) if not r.passed]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         # Nothing to fetch: a stray tag in a task's answer could not load anything either.
         '<meta http-equiv="Content-Security-Policy" '
         "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
@@ -738,19 +889,26 @@ def render_html(summary: RunSummary, agg: dict[str, Any], charts: dict[str, byte
         '<p class="meta">'
         f"modes: {_e(', '.join(summary.modes))} · repeat: {_e(summary.repeat)} · "
         f"started: {_e(summary.started_at or '-')} · wall: {_e(f'{summary.wall_seconds:.1f}')} s · "
-        f"results: {_e(len(summary.results))}</p>"
+        f"results: {_e(len(summary.results))} · failed: {_e(len(failed))}</p>"
     )
+    sections = [
+        ("summary", "Summary"),
+        *([("failures", f"Failed runs ({len(failed)})")] if failed else []),
+        ("charts", "Charts"),
+        ("savings", "Savings per task"),
+        ("by-domain", "By domain"),
+        ("by-tag", "By tag"),
+        ("per-task", "Per task"),
+        ("results", "Results and transcripts"),
+    ]
+    parts.append("<nav>" + "".join(f'<a href="#{i}">{_e(t)}</a>' for i, t in sections) + "</nav>")
     parts.append('<ul class="meta" id="notes">')
     parts += [f"<li>{_e(note)}</li>" for note in _notes(summary)]
     parts.append("</ul>")
 
-    parts.append("<h2>Savings of the code modes</h2>")
-    for mode, saved in (agg["savings_by_mode"] or {"code": agg["savings"]}).items():
-        parts += _html_savings(mode, saved)
-
+    savings = agg["savings_by_mode"] or {"code": agg["savings"]}
     agg_columns = _agg_columns(summary)
-    parts.append(f'<p class="meta" id="legend">{_e(TOKEN_LEGEND)}</p>')
-    parts.append("<h2>By mode (means per run)</h2>")
+    parts.append('<h2 id="summary">Summary: by mode (means per run)</h2>')
     parts.append(
         _html_table(
             ["mode", *agg_columns],
@@ -758,11 +916,35 @@ def render_html(summary: RunSummary, agg: dict[str, Any], charts: dict[str, byte
             numeric_from=1,
         )
     )
-    for title, key, groups in (
-        ("By domain (means per run)", "domain", agg["by_domain"]),
-        ("By tag (means per run)", "tag", agg["by_tag"]),
+    parts.append(f'<p class="meta" id="legend">{_e(TOKEN_LEGEND)}</p>')
+    parts.append('<ul class="headline">')
+    parts += [
+        f'<li class="savings">{_e(_savings_line(saved["total"], mode))}</li>'
+        for mode, saved in savings.items()
+    ]
+    parts.append("</ul>")
+
+    if failed:
+        parts.append(f'<h2 id="failures">Failed runs ({_e(len(failed))})</h2><ul>')
+        parts += [
+            f'<li><a href="#{_e(a)}">{_e(f"{r.task_id} · {r.mode} mode · run {r.repeat}")}</a>: '
+            f"{_e(r.reason)}</li>"
+            for r, a in failed
+        ]
+        parts.append("</ul>")
+
+    parts.append('<h2 id="charts">Charts</h2>')
+    parts += [_html_chart(name, png) for name, png in charts.items() if name != "per_task"]
+
+    parts.append('<h2 id="savings">Savings of the code modes, per task</h2>')
+    for mode, saved in savings.items():
+        parts += _html_savings(mode, saved)
+
+    for title, anchor, key, groups in (
+        ("By domain (means per run)", "by-domain", "domain", agg["by_domain"]),
+        ("By tag (means per run)", "by-tag", "tag", agg["by_tag"]),
     ):
-        parts.append(f"<h2>{title}</h2>")
+        parts.append(f'<h2 id="{anchor}">{title}</h2>')
         parts.append(
             _html_table(
                 [key, "mode", *agg_columns],
@@ -775,20 +957,39 @@ def render_html(summary: RunSummary, agg: dict[str, Any], charts: dict[str, byte
                 numeric_from=2,
             )
         )
+    parts.append('<h2 id="per-task">Per task</h2>')
+    parts += [_html_chart(name, png) for name, png in charts.items() if name == "per_task"]
 
-    parts.append("<h2>Charts</h2>")
-    for name, png in charts.items():
-        encoded = base64.b64encode(png).decode("ascii")
-        parts.append(f'<img alt="{_e(name.replace("_", " "))}" src="data:image/png;base64,{encoded}">')
-
-    parts.append("<h2>Results</h2>")
+    parts.append('<h2 id="results">Results and transcripts</h2>')
+    parts.append(
+        "<p>One row per run. Its transcript (the messages, the code the model wrote, what each call "
+        "returned or why it failed, and every host call) is under the table, collapsed: click the "
+        "task to go to it, then its line to open it.</p>"
+    )
+    columns = _result_columns(summary)
+    keep = [i for i, name in enumerate(columns) if name != "repeat" or summary.repeat > 1]
+    rows: list[tuple[list[str], str]] = []
+    for r, a in zip(summary.results, anchors, strict=True):
+        cells = _result_row(summary, r)
+        cells[columns.index("task")] = _Html(f'<a href="#{_e(a)}" title="its transcript">{_e(r.task_id)}</a>')
+        reason = "" if r.passed else f" {_e(r.reason)}"
+        css = "result" if r.passed else "result fail"
+        cells[columns.index("result")] = _Html(f'<div class="{css}">{_badge(r.passed)}{reason}</div>')
+        rows.append(([cells[i] for i in keep], "" if r.passed else "fail"))
+    # A box that scrolls both ways, its header row staying in view: the page itself never scrolls
+    # sideways, however many columns (a real model adds two) or however narrow the window.
+    parts.append('<div class="tablebox">')
     parts.append(
         _html_table(
-            _result_columns(summary),
-            [(_result_row(summary, r), "" if r.passed else "fail") for r in summary.results],
-            numeric_from=4,
+            [columns[i] for i in keep],
+            rows,
+            numeric_from=keep.index(columns.index("result")) + 1,
+            css="results",
         )
     )
+    parts.append("</div>")
+    parts.append('<h3 id="transcripts">Transcripts</h3>')
+    parts += [_html_transcript(r, a) for r, a in zip(summary.results, anchors, strict=True)]
     if summary.oracle:
         parts.append(f'<p class="note">{_e(ORACLE_NOTE)}</p>')
     parts.append("</body></html>")
@@ -801,6 +1002,10 @@ def _write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        # mkstemp makes the file private (0600); a report is as readable as any file written here
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

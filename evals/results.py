@@ -60,6 +60,10 @@ class TaskResult:
     functions_offered: int = 0
     """Domain functions the agent could call (the task's, or its whole domain's)."""
     per_request: list[RequestCount] = field(default_factory=lambda: [])
+    transcript: list[dict[str, Any]] = field(default_factory=lambda: [])
+    """The run step by step: messages, the code the model wrote, tool returns, errors (see transcript.py)."""
+    calls: list[dict[str, Any]] = field(default_factory=lambda: [])
+    """Every host call of the run: function, arguments, result or error (see transcript.py)."""
 
     @property
     def tokens(self) -> int:

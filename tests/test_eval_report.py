@@ -235,7 +235,8 @@ def test_print_table_shows_tasks_aggregates_and_the_oracle_note() -> None:
     for task_id in ("orders-top", "orders-fanout", "orders-one", "orders-extra"):
         assert task_id in text
     assert ORACLE_NOTE in text
-    assert "FAIL: expected 42, got 41" in text
+    assert "↳ expected 42, got 41" in text  # under its row
+    assert "FAIL orders-fanout (tools mode, run 0): expected 42, got 41" in text  # and listed at the end
     assert "by mode" in text and "by tag" in text and "fan-out" in text
     assert "75%" in text  # tools mode pass rate
     assert "7 fewer model requests (-54%)" in text
@@ -353,8 +354,9 @@ def test_a_narrow_terminal_keeps_the_token_columns() -> None:
     out = StringIO()
     print_table(make_summary(oracle=True), Console(file=out, width=90, color_system=None))
     text = out.getvalue()
-    header = next(line for line in text.splitlines() if line.lstrip().startswith("task"))
+    header = next(line for line in text.splitlines() if "requests" in line.split())
     for name in ("requests", "sys", "defs", "msgs", "resp", "tokens"):
         assert name in header.split(), name
     assert "wall s" not in header and "too narrow for:" in text and "wall s" in text
     assert "orders-fanout" in text and "FAIL" in text
+    assert max(len(line) for line in text.splitlines()) <= 90
