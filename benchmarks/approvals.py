@@ -52,7 +52,9 @@ def never(call: at.ApprovalRequest) -> bool:
     return False
 
 
-stepped_gate = at.requires_approval(lambda n: n + 1, when=never)
+@at.requires_approval(when=never)
+def stepped_gate(n: int) -> int:
+    return n + 1
 
 
 def main(repeat: int, state_mb: int) -> None:
