@@ -25,12 +25,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import tenacity
-
 from agent_tools.base.approval import ApprovalTokenError
 from agent_tools.base.errors import SecretError
 from agent_tools.task.approvals.paused import PausedRun, check_token
 from agent_tools.task.cache.store import dumps, holds_secret, loads
+from agent_tools.task.sqlite_file import SQLiteFile
 
 __all__ = [
     "DEFAULT_EXPIRE_AFTER",
@@ -185,32 +184,11 @@ CREATE TABLE IF NOT EXISTS paused (
 );
 CREATE INDEX IF NOT EXISTS paused_ref ON paused (ref);
 """
-_BUSY_TIMEOUT_S = 30.0
 _KEY_ENV = "AGENT_TOOLS_APPROVAL_KEY"
 
 
-def _locked(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-
-
-@tenacity.retry(
-    retry=tenacity.retry_if_exception(_locked),
-    stop=tenacity.stop_after_attempt(5),
-    wait=tenacity.wait_random(0.01, 0.2),
-    reraise=True,
-)
-def _open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA secure_delete = ON")  # a resumed or expired run's bytes are overwritten
-        conn.execute("PRAGMA trusted_schema = OFF")
-        conn.executescript(_SCHEMA)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+def _setup(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
 
 
 def _key_for(path: Path, key: bytes | str | None) -> bytes:
@@ -277,23 +255,15 @@ class SQLiteApprovalStore(ApprovalStore):
         expire_after: float = DEFAULT_EXPIRE_AFTER,
     ) -> None:
         super().__init__(expire_after)
-        self.path = Path(path).expanduser().absolute()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = SQLiteFile(Path(path), _setup)
+        self.path = self._file.path
         self._key = _key_for(self.path, key)
-        self._local = threading.local()
-        self._connection()  # fail here if the file cannot be opened
 
     def __repr__(self) -> str:
         return f"SQLiteApprovalStore({str(self.path)!r}, expire_after={self.expire_after:g})"
 
     def _connection(self) -> sqlite3.Connection:
-        pid = os.getpid()
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == pid:
-            return conn
-        conn = _open(self.path)
-        self._local.conn, self._local.pid = conn, pid
-        return conn
+        return self._file.connection()
 
     def put(self, paused: PausedRun, *, secrets: Mapping[str, str] | None = None) -> None:
         secrets = secrets or {}

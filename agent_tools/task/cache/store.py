@@ -19,11 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import tenacity
-
 from agent_tools.task.cache import bounds
 from agent_tools.task.cache.plain import check_tree
 from agent_tools.task.cache.reader import refuse, unpickle
+from agent_tools.task.sqlite_file import SQLiteFile
 
 __all__ = [
     "CacheStore",
@@ -127,7 +126,6 @@ def loads(data: bytes) -> Any:
 
 # --- the store ------------------------------------------------------------------------------------
 
-_BUSY_TIMEOUT_S = 30.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY,
@@ -162,23 +160,14 @@ class CacheStore:
     path: Path
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        # Absolute, so a thread opening its connection after a chdir finds the same file.
-        self.path = Path(default_cache_path() if path is None else path).expanduser().absolute()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connection()  # fail here, not on first use, if the file cannot be opened
+        self._file = SQLiteFile(Path(default_cache_path() if path is None else path), _setup)
+        self.path = self._file.path
 
     def __repr__(self) -> str:
         return f"CacheStore({str(self.path)!r})"
 
     def _connection(self) -> sqlite3.Connection:
-        pid = os.getpid()
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == pid:
-            return conn
-        conn = _open(self.path)
-        self._local.conn, self._local.pid = conn, pid
-        return conn
+        return self._file.connection()
 
     def get(self, key: str) -> tuple[bool, Any]:
         """`(True, value)` on a hit, `(False, None)` on a miss. An entry that cannot
@@ -225,33 +214,9 @@ class CacheStore:
         return int(count)
 
 
-def _locked(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-
-
-@tenacity.retry(
-    retry=tenacity.retry_if_exception(_locked),
-    stop=tenacity.stop_after_attempt(5),
-    wait=tenacity.wait_random(0.01, 0.2),
-    reraise=True,
-)
-def _open(path: Path) -> sqlite3.Connection:
-    """A connection set up for the store. Switching a new file to WAL can fail with
-    "database is locked" without waiting on the busy timeout when several processes
-    or threads open it at once; that is retried."""
-    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA secure_delete = ON")  # a deleted entry's bytes are overwritten
-        conn.execute("PRAGMA trusted_schema = OFF")
-        conn.execute(_SCHEMA)
-        _upgrade(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+def _setup(conn: sqlite3.Connection) -> None:
+    conn.execute(_SCHEMA)
+    _upgrade(conn)
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
