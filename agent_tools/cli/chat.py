@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.text import Text
 
 from agent_tools.cli.status import EXIT_BAD_USAGE
-from agent_tools.cli.tools import ToolsError, load_tools, open_mcp
+from agent_tools.cli.tools import DEMO_TOOLS, McpOption, ToolsError, ToolsOption, load_tools, open_mcp
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["build_model", "chat"]
 
 _MAX_RETRIES = 3
-_DEMO_TOOLS = "agent_tools.demo:FUNCTIONS"
 
 
 class UsageProblem(Exception):
@@ -87,23 +86,8 @@ def chat(
     api_key_env: Annotated[
         str, typer.Option(metavar="NAME", help="The environment variable that holds the API key.")
     ] = "OPENAI_API_KEY",
-    tools: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tools",
-            metavar="MODULE:ATTR",
-            help=f"The functions the code may call (repeatable). Default: {_DEMO_TOOLS}.",
-        ),
-    ] = None,
-    mcp: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mcp",
-            metavar="SERVER",
-            help="An MCP server whose tools the code may call (repeatable): a command (stdio) "
-            "or an http(s):// URL. With --mcp, the demo functions are used only if --tools names them.",
-        ),
-    ] = None,
+    tools: ToolsOption = None,
+    mcp: McpOption = None,
 ) -> None:
     """Chat in the terminal with an agent whose only tool is run_code.
 
@@ -131,7 +115,7 @@ def chat(
     servers = contextlib.ExitStack()  # the --mcp connections, open for the whole session
     try:
         chat_model = build_model(model, base_url, api_key_env)
-        functions = load_tools(tools or ([] if mcp else [_DEMO_TOOLS])) + open_mcp(mcp or [], servers)
+        functions = load_tools(tools or ([] if mcp else [DEMO_TOOLS])) + open_mcp(mcp or [], servers)
         toolset = CodeToolset(functions, max_retries=_MAX_RETRIES, on_event=display.event)
     except (UsageProblem, ToolsError, TypeError, ValueError) as exc:
         servers.close()

@@ -24,14 +24,13 @@ from rich.console import Console
 from rich.text import Text
 
 from agent_tools.cli.status import EXIT_BAD_USAGE
-from agent_tools.cli.tools import ToolsError, load_tools, open_mcp
+from agent_tools.cli.tools import DEMO_TOOLS, McpOption, ToolsError, ToolsOption, load_tools, open_mcp
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
 __all__ = ["app", "serve"]
 
-DEMO_TOOLS = "agent_tools.demo:FUNCTIONS"
 INSTALL_HINT = "pip install 'agent-tools[mcp]'"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -135,25 +134,8 @@ def _build(
 
 
 def serve(
-    tools: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tools",
-            "-t",
-            metavar="MODULE:ATTR",
-            help="Functions the code may call: a list, mapping or CodeToolset (repeatable). "
-            f"Default: the demo shop, {DEMO_TOOLS}.",
-        ),
-    ] = None,
-    mcp: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mcp",
-            metavar="SERVER",
-            help="An MCP server whose tools the code may call (repeatable): a command (stdio) or an "
-            "http(s):// URL. With --mcp, the demo functions are served only if --tools names them.",
-        ),
-    ] = None,
+    tools: ToolsOption = None,
+    mcp: McpOption = None,
     http: Annotated[
         bool, typer.Option("--http", help="Serve streamable HTTP (at /mcp) instead of stdio.")
     ] = False,

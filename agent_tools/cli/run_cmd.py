@@ -36,13 +36,11 @@ from rich.text import Text
 from agent_tools.base.errors import SandboxError, short_repr
 from agent_tools.base.record import HostCall, RunRecord
 from agent_tools.cli.status import EXIT_BAD_USAGE, EXIT_CODE_FAILED
-from agent_tools.cli.tools import ToolsError, load_tools, open_mcp
+from agent_tools.cli.tools import DEMO_TOOLS, McpOption, ToolsError, ToolsOption, load_tools, open_mcp
 from agent_tools.task.template import orchestrator_from_str, resume
 from agent_tools.task.template import run as run_template
 
 __all__ = ["UsageError", "parse_inputs", "record_to_json", "run"]
-
-DEMO_TOOLS = "agent_tools.demo:FUNCTIONS"
 
 
 class UsageError(ValueError):
@@ -308,26 +306,8 @@ def run(
             "parses, else taken as a string.",
         ),
     ] = None,
-    tools: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tools",
-            "-t",
-            metavar="MODULE:ATTR",
-            help="Functions the code may call: a list, mapping or CodeToolset (repeatable). "
-            f"Default: the demo shop, {DEMO_TOOLS}.",
-        ),
-    ] = None,
-    mcp: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mcp",
-            metavar="SERVER",
-            help="An MCP server whose tools the code may call (repeatable): a command "
-            "(stdio) or an http(s):// URL. With --mcp, the demo functions are registered "
-            "only if --tools names them.",
-        ),
-    ] = None,
+    tools: ToolsOption = None,
+    mcp: McpOption = None,
     timeout_ms: Annotated[
         int, typer.Option("--timeout-ms", help="Sandbox time limit in milliseconds.")
     ] = 30_000,

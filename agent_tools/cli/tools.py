@@ -12,9 +12,37 @@ import os
 import sys
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-__all__ = ["ToolsError", "load_tools", "open_mcp"]
+import typer
+
+__all__ = ["DEMO_TOOLS", "McpOption", "ToolsError", "ToolsOption", "load_tools", "open_mcp"]
+
+DEMO_TOOLS = "agent_tools.demo:FUNCTIONS"
+"""What every command registers when neither --tools nor --mcp says otherwise."""
+
+ToolsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tools",
+        "-t",
+        metavar="MODULE:ATTR",
+        help="Functions the code may call: a list, mapping (its keys name the functions) or "
+        f"CodeToolset (repeatable); found in the current folder too. Default: the demo shop, {DEMO_TOOLS}.",
+    ),
+]
+"""`--tools`, the same in every command."""
+
+McpOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mcp",
+        metavar="SERVER",
+        help="An MCP server whose tools the code may call (repeatable): a command (stdio) or an "
+        "http(s):// URL. With --mcp, the demo functions are registered only if --tools names them.",
+    ),
+]
+"""`--mcp`, the same in every command."""
 
 
 class ToolsError(ValueError):
