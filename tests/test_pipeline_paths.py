@@ -1,0 +1,282 @@
+"""What the full pipeline (hooks, secrets, cache, retries, the wall-clock timeout,
+reports) passes on to each attempt, as its caller sees it: the caller's event loop,
+the session state, the redaction of secrets before any cut, the attempt count, the
+cache key's parts; how a cancelled `aio()` call stops its run (and the runs nested
+in it); and Ctrl-C during a run with a wall-clock timeout (mutation-tested, see
+benchmarks/mutation.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import agent_tools as at
+
+SECRET = "tok-Q7w8E9r0T1y2U3i4O5p6"
+ENV = "PIPE_TOKEN"
+
+# One variant per way a template leaves the shortest path: the wall-clock timeout
+# (the run is fed on a helper thread), retries (tenacity's loop), both.
+FULL_PATHS = {
+    "timeout": {"timeout": 30},
+    "retries": {"retries": 1},
+    "timeout+retries": {"timeout": 30, "retries": 1},
+}
+
+
+# -- the caller's event loop serves the async functions --------------------------------------
+
+_loops: list[asyncio.AbstractEventLoop] = []
+
+
+async def where() -> int:
+    """Note the loop this coroutine runs on."""
+    _loops.append(asyncio.get_running_loop())
+    await asyncio.sleep(0)
+    return len(_loops)
+
+
+@pytest.mark.parametrize("options", list(FULL_PATHS.values()), ids=list(FULL_PATHS))
+async def test_async_functions_run_on_the_awaiting_callers_loop(options: dict[str, Any]) -> None:
+    _loops.clear()
+    t = at.orchestrator_from_str("where()\nwhere()", inputs={}, output=int, tasks=[where], **options)
+    assert await t.aio() == 2
+    record = await at.arun(t)
+    assert record.attempts == 1
+    assert _loops == [asyncio.get_running_loop()] * 4
+
+
+# -- the attempt count ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"timeout": 30}, {"cache": "override"}, {"debuggable": True}, {"retries": 2}],
+    ids=["plain", "timeout", "cache", "debuggable", "retries-unused"],
+)
+def test_a_run_that_succeeds_at_once_made_one_attempt(options: dict[str, Any]) -> None:
+    t = at.orchestrator_from_str("x * 2", inputs={"x": int}, output=int, **options)
+    record = at.run(t, x=21)
+    assert (record.result, record.attempts, record.errors) == (42, 1, [])
+
+
+def test_a_failed_run_without_retries_made_one_attempt() -> None:
+    t = at.orchestrator_from_str("1 / 0", inputs={}, output=int, timeout=30)
+    with pytest.raises(at.SandboxRuntimeError) as info:
+        t()
+    assert info.value.record is not None and info.value.record.attempts == 1
+
+
+# -- session state through every path ---------------------------------------------------------
+
+_failures: list[int] = []
+
+
+def fail_once(x: int) -> int:
+    """Raises on its first call only."""
+    if not _failures:
+        _failures.append(x)
+        raise ConnectionError("flaky")
+    return x
+
+
+@pytest.mark.parametrize("options", [{}, *FULL_PATHS.values()], ids=["plain", *FULL_PATHS])
+def test_session_state_carries_variables_through_every_path(options: dict[str, Any]) -> None:
+    state = at.SessionState()
+    first = at.orchestrator_from_str("total = 40\ntotal", inputs={}, output=int, **options)
+    assert state.run(first).result == 40
+    then = at.orchestrator_from_str("total = total + 2\ntotal", inputs={}, output=int, **options)
+    assert state.run(then).result == 42
+    assert state.run(then).result == 44
+
+
+def test_a_retried_stateful_run_starts_each_attempt_from_the_state_before_it() -> None:
+    _failures.clear()
+    state = at.SessionState()
+    state.run(at.orchestrator_from_str("n = 1", inputs={}, output=type(None)))
+    t = at.orchestrator_from_str(
+        "n = n + 10\nfail_once(n)\nn", inputs={}, output=int, tasks=[fail_once], retries=1
+    )
+    record = state.run(t)
+    assert (record.result, record.attempts) == (11, 2)
+    assert [c.args for c in record.calls] == [(11,), (11,)]
+    assert state.run(at.orchestrator_from_str("n", inputs={}, output=int)).result == 11
+
+
+# -- secrets are redacted before any cut, on every path ----------------------------------------
+
+
+def reject(token: str) -> str:
+    """Refuse the token, quoting it."""
+    raise PermissionError("refused")
+
+
+def keep(token: str) -> int:
+    """Accept the token."""
+    return len(token)
+
+
+def _leaks(text: str) -> list[str]:
+    """The prefixes of the secret (6 characters or more) found in `text`."""
+    return [SECRET[:n] for n in range(6, len(SECRET) + 1) if SECRET[:n] in text]
+
+
+def _pad(cut: int) -> str:
+    """Padding that puts the secret across a cut at `cut` characters of a repr."""
+    return "p" * (cut - 8)
+
+
+@pytest.mark.parametrize("options", [{}, *FULL_PATHS.values()], ids=["secrets-only", *FULL_PATHS])
+def test_a_call_quoted_in_an_error_is_redacted_before_it_is_cut(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, SECRET)
+    # format_call cuts each argument's repr at 80 characters: the secret straddles the cut
+    code = f"import os\nreject({_pad(80)!r} + os.getenv({ENV!r}))"
+    t = at.orchestrator_from_str(code, inputs={}, output=str, tasks=[reject], secrets=[ENV], **options)
+    with pytest.raises(at.HostFunctionError) as info:
+        t()
+    err = info.value
+    assert "reject('pppp" in err.message
+    texts = [str(err), err.message, repr(err.args), repr(err.call_args)]
+    assert err.record is not None
+    texts += [str(e) for e in err.record.errors]
+    for text in texts:
+        assert _leaks(text) == [], text
+
+
+@pytest.mark.parametrize("options", [{}, *FULL_PATHS.values()], ids=["secrets-only", *FULL_PATHS])
+def test_recorded_call_arguments_are_redacted_before_they_are_cut(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, SECRET)
+    config = at.SandboxedConfig(max_recorded_value_bytes=64)
+    # a recorded string is cut to fit the budget: at 64 bytes it keeps its first 59 characters
+    code = f"import os\nkeep({_pad(59)!r} + os.getenv({ENV!r}))"
+    t = at.orchestrator_from_str(
+        code, inputs={}, output=int, tasks=[keep], secrets=[ENV], plugin_config=config, **options
+    )
+    record = at.run(t)
+    assert record.result == 51 + len(SECRET)
+    (call,) = record.calls
+    assert str(call.args[0]).startswith("pppp")
+    assert _leaks(repr(call.args)) == []
+
+
+def test_a_report_shows_the_inputs_with_their_secrets_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, SECRET)
+    t = at.orchestrator_from_str(
+        "len(note)", inputs={"note": str}, output=int, secrets=[ENV], report=True
+    )
+    record = at.run(t, note=f"visible-part {SECRET} end")
+    assert record.report_path is not None
+    page = record.report_path.read_text(encoding="utf-8")
+    assert "visible-part" in page and f"[secret {ENV}]" in page
+    assert _leaks(page) == []
+
+
+# -- the cache key holds each registered function's signature ---------------------------------
+
+
+def test_a_changed_function_signature_is_a_cache_miss() -> None:
+    made: list[str] = []
+
+    def tag(x: int) -> str:
+        made.append("one")
+        return f"one:{x}"
+
+    def tag_two(x: int, sep: str = ":") -> str:
+        made.append("two")
+        return f"two{sep}{x}"
+
+    code = "tag(x)"
+    first = at.orchestrator_from_str(code, inputs={"x": int}, output=str, tasks={"tag": tag}, cache="auto")
+    assert first(x=1) == "one:1"
+    assert at.run(first, x=1).cached
+    second = at.orchestrator_from_str(
+        code, inputs={"x": int}, output=str, tasks={"tag": tag_two}, cache="auto"
+    )
+    record = at.run(second, x=1)
+    assert (record.cached, record.result) == (False, "two:1")
+    assert made == ["one", "two"]
+
+
+# -- a cancelled aio() call stops its run and the runs nested in it ----------------------------
+
+
+async def test_cancelling_an_awaited_run_says_so_and_stops_runs_nested_in_it() -> None:
+    release = threading.Event()
+    nested_calls: list[str] = []
+    nested_errors: list[at.SandboxError] = []
+    started = threading.Event()
+
+    def side_effect() -> str:
+        nested_calls.append("ran")
+        return "ran"
+
+    inner = at.orchestrator_from_str("side_effect()", inputs={}, output=str, tasks=[side_effect])
+
+    def stall_then_nest() -> str:
+        started.set()
+        release.wait(20)
+        try:  # the outer run was cancelled meanwhile: this nested run must not start
+            return inner()
+        except at.SandboxError as err:
+            nested_errors.append(err)
+            raise
+
+    events: list[at.RunEvent] = []
+    t = at.orchestrator_from_str("stall_then_nest()", inputs={}, output=str, tasks=[stall_then_nest])
+    task = asyncio.ensure_future(at.arun(t, on_event=events.append))
+    assert await asyncio.to_thread(started.wait, 20)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    for _ in range(400):
+        if any(isinstance(e, at.RunFinished) for e in events):
+            break
+        await asyncio.sleep(0.05)
+    finished = [e for e in events if isinstance(e, at.RunFinished)]
+    assert len(finished) == 1
+    assert finished[0].error == "SandboxError: the run was cancelled by its caller"
+    assert nested_calls == []
+    assert [(type(e), e.message) for e in nested_errors] == [(at.SandboxError, "the run was cancelled by its caller")]
+    ok = at.orchestrator_from_str("side_effect()", inputs={}, output=str, tasks=[side_effect])
+    assert await ok.aio() == "ran"
+
+
+# -- Ctrl-C during a run with a wall-clock timeout ---------------------------------------------
+
+
+@pytest.mark.parametrize("presses", [1, 2], ids=["once", "twice"])
+def test_ctrl_c_during_a_timed_run_raises_keyboardinterrupt_within_the_grace(presses: int) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.fail("this test sends SIGINT to the process: it must run on the main thread")
+    release = threading.Event()
+
+    def stall() -> int:
+        time.sleep(0.1)  # the main thread is waiting on the run by now
+        for _ in range(presses):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.3)  # a second press falls in the wind-down wait
+        release.wait(30)  # a host function that does not return: the run cannot end by itself
+        return 1
+
+    t = at.orchestrator_from_str("stall()", inputs={}, output=int, tasks=[stall], timeout=60)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            t()
+        took = time.monotonic() - started
+    finally:
+        release.set()
+    # the wind-down wait is 2 s; a wait for the run itself would last the host's 30 s
+    assert took < 15
+    assert at.orchestrator_from_str("1 + 1", inputs={}, output=int, timeout=30)() == 2
