@@ -720,6 +720,7 @@ def test_schemas_nothing_understands_never_raise(schema: Any) -> None:
     ],
 )
 def test_python_name(name: str, taken: set[str], expected: str) -> None:
+    taken = set(taken)  # a copy: the parameter's set is shared by every run of the test in a process
     before = set(taken)
     assert python_name(name, taken) == expected
     assert taken == before | {expected}
