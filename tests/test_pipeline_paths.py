@@ -280,3 +280,53 @@ def test_ctrl_c_during_a_timed_run_raises_keyboardinterrupt_within_the_grace(pre
     # the wind-down wait is 2 s; a wait for the run itself would last the host's 30 s
     assert took < 15
     assert at.orchestrator_from_str("1 + 1", inputs={}, output=int, timeout=30)() == 2
+
+
+# -- what a person is shown of a paused run, and what a report shows ---------------------------
+
+
+@at.requires_approval
+def send(token: str, to: str = "nobody") -> str:
+    """Send a token somewhere (needs a person's approval)."""
+    return f"sent to {to}"
+
+
+@pytest.mark.parametrize("options", [{}, {"timeout": 30}], ids=["secrets-only", "timeout"])
+def test_a_paused_call_is_shown_with_its_secrets_redacted(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, SECRET)
+    placeholder = f"[secret {ENV}]"
+    # the secret reaches the call as a value and, written in the code, on its line too
+    code = f"import os\nprint('start')\nsend(os.getenv({ENV!r}), to={SECRET!r} + '@x')"
+    t = at.orchestrator_from_str(code, inputs={}, output=str, tasks=[send], secrets=[ENV], **options)
+    record = at.run(t)
+    assert record.status == "waiting for approval"
+    pending = record.pending
+    assert pending is not None and pending.function == "send"
+    assert pending.args == (placeholder,)
+    assert pending.kwargs == {"to": f"{placeholder}@x"}
+    assert pending.arguments == {"token": placeholder, "to": f"{placeholder}@x"}
+    assert pending.code_line == f"send(os.getenv({ENV!r}), to={placeholder!r} + '@x')"
+    assert _leaks(repr(pending)) == []
+    with pytest.raises(at.SandboxRuntimeError) as info:
+        at.resume(pending.token, approve=False)
+    assert f"send(token={placeholder!r}, to='{placeholder}@x') was not approved" in info.value.message
+    assert _leaks(str(info.value)) == []
+
+
+def test_a_report_of_a_failed_run_shows_its_error_and_code_redacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ENV, SECRET)
+    code = f"import os\nkey = {SECRET!r}  # pasted by mistake\nraise ValueError('boom at the end')"
+    t = at.orchestrator_from_str(code, inputs={}, output=int, secrets=[ENV], report=True)
+    with pytest.raises(at.SandboxRuntimeError) as info:
+        t()
+    record = info.value.record
+    assert record is not None and record.report_path is not None
+    page = record.report_path.read_text(encoding="utf-8")
+    assert "boom at the end" in page and "ValueError" in page
+    assert "failed: SandboxRuntimeError" in page and "<h2>Error</h2>" in page
+    assert "pasted by mistake" in page and f"[secret {ENV}]" in page
+    assert _leaks(page) == []
