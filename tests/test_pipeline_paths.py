@@ -270,6 +270,9 @@ def test_ctrl_c_during_a_timed_run_raises_keyboardinterrupt_within_the_grace(pre
         return 1
 
     t = at.orchestrator_from_str("stall()", inputs={}, output=int, tasks=[stall], timeout=60)
+    # Python's own Ctrl-C handler, whatever the process running the tests installed
+    # (a mutation-testing worker ignores SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -277,6 +280,7 @@ def test_ctrl_c_during_a_timed_run_raises_keyboardinterrupt_within_the_grace(pre
         took = time.monotonic() - started
     finally:
         release.set()
+        signal.signal(signal.SIGINT, previous)
     # the wind-down wait is 2 s; a wait for the run itself would last the host's 30 s
     assert took < 15
     assert at.orchestrator_from_str("1 + 1", inputs={}, output=int, timeout=30)() == 2
