@@ -124,6 +124,45 @@ def test_cache_key_is_a_stable_sha256_hex() -> None:
     assert key(inputs=dict(_BASE["inputs"]), functions=dict(_BASE["functions"])) == k
 
 
+_PINNED_TZ = datetime.timezone(datetime.timedelta(hours=2), "CEST")
+_PINNED_INPUTS: dict[str, Any] = {
+    "none": None,
+    "yes": True,
+    "no": False,
+    "int": -12345678901234567890,
+    "float": 0.1,
+    "str": "héllo \ud800",
+    "bytes": b"\x00\xff",
+    "list": [1, [2, "3"]],
+    "tuple": (1, (2.5,)),
+    "dict": {"b": 2, "a": {"c": None}},
+    "frozen": frozenset({1, "x"}),
+    "set": {3, 4},
+    "datetime": datetime.datetime(2026, 12, 2, 4, 30, 15, 123456, tzinfo=_PINNED_TZ, fold=1),
+    "date": datetime.date(2026, 12, 2),
+    "time": datetime.time(23, 59, 1, 5, tzinfo=_PINNED_TZ),
+    "delta": datetime.timedelta(days=-1, seconds=5, microseconds=7),
+    "decimal": decimal.Decimal("3.1400"),
+    "request_id": "ignored",
+}
+
+
+def test_cache_key_format_is_pinned() -> None:
+    """Results stored by one release are found by the next: the key of a fixed run,
+    with a value of every kind the key encodes, is this digest. A change to the
+    encoding must change `keys._KEY_FORMAT`, and then this digest, on purpose."""
+    digest = cache_key(
+        source="total(xs)",
+        inputs=_PINNED_INPUTS,
+        output_type="int",
+        functions={"total": "(xs: list[int]) -> int"},
+        cache=Cache(version="7", ignored_inputs="request_id", salt="pepper"),
+        env_vars={"MODE": "prod"},
+        secrets=[("token", "API_TOKEN", "s3cret")],
+    )
+    assert digest == "51ec32226f01591fb1a4e3a9b6edac7afbdfa2a08c23abec946f1c2a6c855974"
+
+
 @pytest.mark.parametrize(
     "changes",
     [
