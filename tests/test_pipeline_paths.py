@@ -171,9 +171,7 @@ def test_recorded_call_arguments_are_redacted_before_they_are_cut(
 
 def test_a_report_shows_the_inputs_with_their_secrets_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, SECRET)
-    t = at.orchestrator_from_str(
-        "len(note)", inputs={"note": str}, output=int, secrets=[ENV], report=True
-    )
+    t = at.orchestrator_from_str("len(note)", inputs={"note": str}, output=int, secrets=[ENV], report=True)
     record = at.run(t, note=f"visible-part {SECRET} end")
     assert record.report_path is not None
     page = record.report_path.read_text(encoding="utf-8")
@@ -247,7 +245,9 @@ async def test_cancelling_an_awaited_run_says_so_and_stops_runs_nested_in_it() -
     assert len(finished) == 1
     assert finished[0].error == "SandboxError: the run was cancelled by its caller"
     assert nested_calls == []
-    assert [(type(e), e.message) for e in nested_errors] == [(at.SandboxError, "the run was cancelled by its caller")]
+    assert [(type(e), e.message) for e in nested_errors] == [
+        (at.SandboxError, "the run was cancelled by its caller")
+    ]
     ok = at.orchestrator_from_str("side_effect()", inputs={}, output=str, tasks=[side_effect])
     assert await ok.aio() == "ran"
 
