@@ -28,6 +28,7 @@ from agent_tools.task.cache import (
     normalize_cache,
     set_cache_path,
 )
+from agent_tools.task.cache import bounds as cache_bounds
 from agent_tools.task.cache import store as cache_store
 
 # --- Cache and normalize_cache --------------------------------------------------------------------
@@ -733,3 +734,201 @@ def test_get_store_from_many_threads_returns_one_store(clean_env: pytest.MonkeyP
     for w in workers:
         w.join()
     assert len(seen) == 8 and all(s is seen[0] for s in seen)
+
+
+# --- what the store says of a value it will not keep ------------------------------------------------
+
+
+class Thing:
+    """Not plain data."""
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        (Thing(), "value"),
+        ([Thing()], "value[0]"),
+        ({"a": [1, Thing()]}, "value['a'][1]"),
+        ({1: {2: Thing()}}, "value[1][2]"),
+        ({Thing(): 1}, "value (a key)"),
+        ({(1, Thing()): 2}, "value (a key)[1]"),
+        ({"x": frozenset([Thing()])}, "value['x'] (an element)"),
+        ({"k" * 78: Thing()}, "value['" + "k" * 78 + "']"),  # a key whose repr is 80 characters
+        ({"k" * 79: Thing()}, "value[<a str key>]"),  # 81: named by its type instead
+    ],
+    ids=["top", "list", "dict-list", "nested-dicts", "key", "in-a-key", "set-element", "key-80", "key-81"],
+)
+def test_a_value_the_store_refuses_is_named_by_where_it_sits(
+    store: CacheStore, value: Any, where: str
+) -> None:
+    with pytest.raises(TypeError) as info:
+        store.put("k", value)
+    assert str(info.value).startswith(f"{where}: a value of type Thing cannot be stored in the result cache")
+    assert store.get("k") == (False, None)
+
+
+def test_a_refused_value_is_named_without_the_secret_it_holds(store: CacheStore) -> None:
+    # one secret is a prefix of the other: the longer is replaced first, whole
+    secrets = {"SHORT": "hunter", "LONG": "hunter2-extra", "QUOTED": "it's\nme"}
+    value = {"hunter2-extra": {"it's\nme": Thing()}}
+    with pytest.raises(TypeError) as info:
+        store.put("k", value, secrets=secrets)
+    message = str(info.value)
+    assert message.startswith("value['[secret LONG]'][\"[secret QUOTED]\"]: a value of type Thing")
+    assert "hunter" not in message and "extra" not in message and "me" not in message.split(":")[0]
+
+
+def test_secrets_with_surrogates_are_found_in_what_would_be_stored(store: CacheStore) -> None:
+    # os.environ holds undecodable bytes as surrogate escapes (\udcff for the byte 0xff)
+    escaped = "ab\udcffcd"
+    with pytest.raises(TypeError, match="holds the value of secret RAW"):
+        store.put("k", b"key=ab\xffcd", secrets={"RAW": escaped})  # the host's own bytes
+    with pytest.raises(TypeError, match="holds the value of secret RAW"):
+        store.put("k", f"key={escaped}", secrets={"RAW": escaped})  # the str, as pickle writes it
+    lone = "x\ud800y"  # not a surrogate escape: found as pickle writes the str only
+    with pytest.raises(TypeError, match="holds the value of secret LONE"):
+        store.put("k", f"<{lone}>", secrets={"LONE": lone})
+    store.put("k", "nothing secret here", secrets={"RAW": escaped, "LONE": lone})
+    assert store.get("k") == (True, "nothing secret here")
+    assert cache_store.holds_secret(cache_store.dumps(["ab", "cd"]), {"RAW": escaped}) is None
+    with pytest.raises(TypeError, match="secret RAW"):
+        cache_store.dumps(["key", escaped], {"RAW": escaped})
+
+
+def test_cache_keys_of_secrets_with_surrogates_tell_values_apart() -> None:
+    def with_secret(value: str) -> str:
+        return cache_key(
+            source="1", inputs={}, output_type="int", functions={}, cache=Cache(), secrets=[("k", "E", value)]
+        )
+
+    assert with_secret("a\udcff") != with_secret("a\udcfe")
+    assert with_secret("a\udcff") == with_secret("a\udcff")
+
+
+def test_inputs_after_an_ignored_one_still_decide_the_key() -> None:
+    def k(b: int) -> str:
+        return cache_key(
+            source="b",
+            inputs={"a": "request-1", "b": b},
+            output_type="int",
+            functions={},
+            cache=Cache(ignored_inputs="a"),
+        )
+
+    assert k(1) != k(2)
+
+
+def test_a_store_shows_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "shown.sqlite3"
+    assert repr(CacheStore(path)) == f"CacheStore({str(path)!r})"
+
+
+# --- the reader's and writer's bounds, at their exact values ---------------------------------------
+
+
+def test_entries_are_written_with_pickle_protocol_5() -> None:
+    assert cache_store.dumps([1, "a", b"b"])[:2] == b"\x80\x05"
+
+
+def test_the_opcode_bound_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = cache_store.dumps([1, 2, 3])  # PROTO FRAME EMPTY_LIST MEMOIZE MARK BININT1 x3 APPENDS STOP
+    monkeypatch.setattr(cache_bounds, "MAX_OPS", 10)
+    assert cache_store.loads(data) == [1, 2, 3]
+    monkeypatch.setattr(cache_bounds, "MAX_OPS", 9)
+    with pytest.raises(pickle.UnpicklingError, match=r"over the reader's bounds \(9 opcodes"):
+        cache_store.loads(data)
+
+
+def test_the_row_size_bound_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    size = len(cache_store.dumps(b"x" * 100))
+    monkeypatch.setattr(cache_bounds, "MAX_ROW_BYTES", size)
+    assert cache_store.loads(cache_store.dumps(b"x" * 100)) == b"x" * 100
+    with pytest.raises(TypeError) as info:
+        cache_store.dumps(b"x" * 101)
+    assert str(info.value) == f"the value takes {size + 1} bytes, over the result cache's {size}"
+
+
+def _nested_tuple(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = (value,)
+    return value
+
+
+def test_tuples_nested_to_the_depth_bound_are_read_and_deeper_ones_refused() -> None:
+    # written by pickle itself: the store's own writer refuses the deeper one before pickling
+    deepest = _nested_tuple(cache_bounds.MAX_DEPTH)
+    assert cache_store.loads(pickle.dumps(deepest, protocol=5)) == deepest
+    assert cache_store.loads(pickle.dumps(((), ((),), (1, ())), protocol=5)) == ((), ((),), (1, ()))
+    with pytest.raises(pickle.UnpicklingError) as info:
+        cache_store.loads(pickle.dumps(_nested_tuple(cache_bounds.MAX_DEPTH + 1), protocol=5))
+    assert str(info.value) == "the result cache refuses this entry: tuples nested more than 256 deep"
+
+
+def test_the_same_hash_bound_is_exact() -> None:
+    step = 2**61 - 1  # ints this far apart share a hash
+    most = {i * step: i for i in range(cache_bounds.MAX_SAME_HASH)} | {"other": 0}
+    assert cache_store.loads(cache_store.dumps(most)) == most
+    too_many = {i * step: i for i in range(cache_bounds.MAX_SAME_HASH + 1)}
+    with pytest.raises(TypeError, match="more than 8 keys of one dict or set share a hash"):
+        cache_store.dumps(too_many)
+    with pytest.raises(pickle.UnpicklingError, match="more than 8 keys of one dict or set share a hash"):
+        cache_store.loads(pickle.dumps(too_many, protocol=5))
+
+
+def test_lengths_are_read_at_their_full_width() -> None:
+    # BINBYTES8: an 8-byte length; one past 4 GiB must not be read as its low 4 bytes (3)
+    ok = b"\x80\x05\x8e" + (3).to_bytes(8, "little") + b"abc."
+    assert cache_store.loads(ok) == b"abc"
+    huge = b"\x80\x05\x8e" + (2**32 + 3).to_bytes(8, "little") + b"abc."
+    with pytest.raises(pickle.UnpicklingError) as info:
+        cache_store.loads(huge)
+    assert str(info.value) == "the result cache refuses this entry: a length past the end of the entry"
+
+
+def test_a_payload_that_ends_the_entry_is_read_and_the_missing_stop_refused() -> None:
+    # SHORT_BINUNICODE of 3 bytes that run to the very end: the length is within the
+    # entry, the entry just has no STOP
+    with pytest.raises(pickle.UnpicklingError) as info:
+        cache_store.loads(b"\x80\x05\x8c\x03abc")
+    assert "a length past the end" not in str(info.value)
+    with pytest.raises(pickle.UnpicklingError, match="a length past the end of the entry"):
+        cache_store.loads(b"\x80\x05\x8c\x04abc")
+
+
+def test_what_a_stored_value_may_not_be_is_said_in_full(store: CacheStore) -> None:
+    with pytest.raises(TypeError) as info:
+        store.put("k", {"when": [Thing()]})
+    assert str(info.value) == (
+        "value['when'][0]: a value of type Thing cannot be stored in the result cache; plain data "
+        "only (None, bool, int, float, str, bytes, list, tuple, dict, set, frozenset, datetime, "
+        "date, time, timedelta, Decimal)"
+    )
+    zoned = datetime.datetime(2026, 1, 1, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
+    with pytest.raises(TypeError) as info:
+        store.put("k", {"at": [zoned]})
+    assert str(info.value) == (
+        "value['at'][0]: a datetime with tzinfo of type ZoneInfo cannot be stored in the result "
+        "cache; use a datetime.timezone (or convert to UTC)"
+    )
+
+
+def test_a_good_value_put_while_a_bad_row_is_dropped_survives(store: CacheStore) -> None:
+    store.put("k", 1)
+    with sqlite3.connect(store.path) as raw:  # a row the store cannot read: not a blob
+        raw.execute("UPDATE results SET value = 'not a blob' WHERE key = 'k'")
+    raw.close()
+    conn = store._connection()  # pyright: ignore[reportPrivateUsage]
+    other = CacheStore(store.path)
+
+    def race(statement: str) -> None:
+        # another store puts a good value just before this one drops the bad row
+        if statement.startswith("DELETE FROM results"):
+            other.put("k", 2)
+
+    conn.set_trace_callback(race)
+    try:
+        assert store.get("k") == (False, None)
+    finally:
+        conn.set_trace_callback(None)
+    assert store.get("k") == (True, 2)
