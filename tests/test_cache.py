@@ -769,12 +769,13 @@ def test_a_value_the_store_refuses_is_named_by_where_it_sits(
 
 def test_a_refused_value_is_named_without_the_secret_it_holds(store: CacheStore) -> None:
     # one secret is a prefix of the other: the longer is replaced first, whole
-    secrets = {"SHORT": "hunter", "LONG": "hunter2-extra", "QUOTED": "it's\nme"}
+    # (named and listed so that neither their names' order nor the mapping's is the right one)
+    secrets = {"A_SHORT": "hunter", "B_LONG": "hunter2-extra", "QUOTED": "it's\nme"}
     value = {"hunter2-extra": {"it's\nme": Thing()}}
     with pytest.raises(TypeError) as info:
         store.put("k", value, secrets=secrets)
     message = str(info.value)
-    assert message.startswith("value['[secret LONG]'][\"[secret QUOTED]\"]: a value of type Thing")
+    assert message.startswith("value['[secret B_LONG]'][\"[secret QUOTED]\"]: a value of type Thing")
     assert "hunter" not in message and "extra" not in message and "me" not in message.split(":")[0]
 
 
