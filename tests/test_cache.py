@@ -924,7 +924,7 @@ def test_a_good_value_put_while_a_bad_row_is_dropped_survives(store: CacheStore)
 
     def race(statement: str) -> None:
         # another store puts a good value just before this one drops the bad row
-        if statement.startswith("DELETE FROM results"):
+        if statement.upper().startswith("DELETE FROM RESULTS"):  # however the SQL is spelt
             other.put("k", 2)
 
     conn.set_trace_callback(race)
@@ -933,3 +933,70 @@ def test_a_good_value_put_while_a_bad_row_is_dropped_survives(store: CacheStore)
     finally:
         conn.set_trace_callback(None)
     assert store.get("k") == (True, 2)
+
+
+def _old_file(path: Path, rows: int) -> None:
+    """A store's file set back to the format before this one, holding `rows` entries."""
+    CacheStore(path).put("seed", 0)
+    raw = sqlite3.connect(path, isolation_level=None)
+    for i in range(rows):
+        raw.execute("INSERT OR REPLACE INTO results VALUES (?, ?, 0)", (f"old{i}", cache_store.dumps(i)))
+    raw.execute(f"PRAGMA user_version = {cache_store._STORE_FORMAT - 1}")  # pyright: ignore[reportPrivateUsage]
+    raw.close()
+
+
+def test_an_upgrade_raced_by_another_store_keeps_that_stores_new_entries(tmp_path: Path) -> None:
+    """Two stores open an old file at once: the second to take the write lock reads the
+    version again and deletes nothing, so what the first wrote since survives."""
+    path = tmp_path / "raced.sqlite3"
+    _old_file(path, 3)
+    conn = sqlite3.connect(path, isolation_level=None)
+    other = sqlite3.connect(path, isolation_level=None)
+
+    def race(statement: str) -> None:
+        if statement.upper() == "BEGIN IMMEDIATE":  # the other store upgrades first, then writes
+            other.execute("DELETE FROM results")
+            other.execute(f"PRAGMA user_version = {cache_store._STORE_FORMAT}")  # pyright: ignore[reportPrivateUsage]
+            other.execute("INSERT INTO results VALUES ('fresh', ?, 0)", (cache_store.dumps("kept"),))
+
+    conn.set_trace_callback(race)
+    try:
+        cache_store._upgrade(conn)  # pyright: ignore[reportPrivateUsage]
+    finally:
+        conn.set_trace_callback(None)
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    assert version == cache_store._STORE_FORMAT  # pyright: ignore[reportPrivateUsage]
+    assert conn.execute("SELECT key FROM results").fetchall() == [("fresh",)]
+    conn.close()
+    other.close()
+    assert CacheStore(path).get("fresh") == (True, "kept")
+
+
+class _FailingDelete:
+    """A connection whose DELETE fails as a full disk would; everything else goes through."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql.upper().startswith("DELETE"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.conn.execute(sql, *args)
+
+
+def test_an_upgrade_that_fails_rolls_back_and_raises_its_own_error(tmp_path: Path) -> None:
+    path = tmp_path / "full.sqlite3"
+    _old_file(path, 4)
+    conn = sqlite3.connect(path, isolation_level=None)
+    failing: Any = _FailingDelete(conn)
+    with pytest.raises(sqlite3.OperationalError, match=r"^database or disk is full$"):
+        cache_store._upgrade(failing)  # pyright: ignore[reportPrivateUsage]
+    assert not conn.in_transaction  # the write lock is let go: other stores can go on
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    assert version == cache_store._STORE_FORMAT - 1  # pyright: ignore[reportPrivateUsage]
+    assert conn.execute("SELECT COUNT(*) FROM results").fetchone() == (5,)
+    conn.close()
+    store = CacheStore(path)  # the next store to open it upgrades it
+    assert len(store) == 0
+    store.put("new", 1)
+    assert CacheStore(path).get("new") == (True, 1)
