@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +91,7 @@ def test_a_killed_worker_fails_that_run_only() -> None:
         tasks=[started],
         plugin_config=at.SandboxedConfig(timeout_ms=20_000),
     )
+    at.shutdown()  # a fresh pool, whatever ran before
     assert template()(x=1) == 5  # the pool is up, so `before` holds its workers
     before = set(monty_workers())
     assert before
@@ -108,6 +110,27 @@ def test_a_killed_worker_fails_that_run_only() -> None:
     assert "SIGKILL" in str(info.value)
     assert template()(x=1) == 5
     assert not (set(monty_workers()) & before)  # the dead workers were replaced
+
+
+def test_a_dead_worker_not_reaped_yet_is_not_counted_as_a_worker() -> None:
+    at.shutdown()
+    assert template()(x=1) == 5
+    before = monty_workers()
+    assert before
+    for pid in before:  # idle: the pool reaps them only when it next hands one out
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(_state(pid) != "Z" for pid in before):
+        assert time.monotonic() < deadline, "the killed workers never became zombies"
+        time.sleep(0.01)
+    assert monty_workers() == []
+    assert template()(x=2) == 7
+    assert monty_workers() and not set(monty_workers()) & set(before)
+
+
+def _state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
 
 
 def test_a_run_never_fails_for_an_idle_worker_killed_from_outside() -> None:

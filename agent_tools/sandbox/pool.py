@@ -317,8 +317,9 @@ def shutdown() -> None:
 
 
 def worker_pids() -> list[int]:
-    """PIDs of this process's Monty worker processes (Linux /proc; empty elsewhere),
-    for diagnostics, tests and the soak benchmark."""
+    """PIDs of this process's live Monty worker processes (Linux /proc; empty
+    elsewhere), for diagnostics, tests and the soak benchmark. A worker that died
+    and is not reaped yet (a zombie, until the pool next looks at it) is not counted."""
     me = os.getpid()
     pids: list[int] = []
     proc = Path("/proc")
@@ -333,8 +334,8 @@ def worker_pids() -> list[int]:
             continue
         # pid (comm) state ppid ...
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if ppid == me and "monty" in comm:
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
+        if int(ppid) == me and "monty" in comm and state not in ("Z", "X"):
             pids.append(int(entry.name))
     return pids
 
