@@ -4,6 +4,11 @@
     python benchmarks/mutation.py                       # every module below
     python benchmarks/mutation.py --module redaction    # one group of them
     python benchmarks/mutation.py --report-only         # score the last run again
+    python benchmarks/mutation.py --survivors-only      # after adding tests
+    python benchmarks/mutation.py --all                 # every mutant again
+
+A run tests only the mutants without a result yet, so a stopped run goes on where
+it stopped (mutmut itself runs every mutant it is named again).
 
 Runs mutmut (configured under `[tool.mutmut]` in pyproject.toml; it works in a
 copy, `mutants/`) on the mutants of each module, then reads mutmut's state files
@@ -125,19 +130,27 @@ class Score:
         return self.killed / scored if scored else 1.0
 
 
-def score(module: str, known: set[str], survivors: list[str]) -> Score:
-    """Count the results of `module` from mutmut's state file; append surviving
-    non-equivalent mutant names to `survivors`."""
-    result = Score(module)
+def results(module: str) -> dict[str, int | None]:
+    """The scored mutants of `module` in mutmut's state files, by name: the exit code
+    of their tests, None for one not run yet. Empty before the first run."""
     exit_codes: dict[str, int | None] = {}
     for path in MODULES[module]:
         meta = ROOT / "mutants" / "agent_tools" / (path.replace(".", "/") + ".py.meta")
         if meta.is_file():
             exit_codes.update(json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"])
     patterns = globs(module)
-    for name, code in sorted(exit_codes.items()):
-        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
-            continue
+    return {
+        name: code
+        for name, code in sorted(exit_codes.items())
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+    }
+
+
+def score(module: str, known: set[str], survivors: list[str]) -> Score:
+    """Count the results of `module` from mutmut's state file; append surviving
+    non-equivalent mutant names to `survivors`."""
+    result = Score(module)
+    for name, code in results(module).items():
         result.mutants += 1
         if name in known and code not in _KILLED:
             result.equivalent += 1
@@ -203,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="score the last run, run nothing")
     parser.add_argument("--list-survivors", action="store_true", help="print the surviving mutants' names")
     parser.add_argument(
+        "--all",
+        action="store_true",
+        help="run every mutant again (default: only those without a result, so a stopped run goes on)",
+    )
+    parser.add_argument(
         "--survivors-only",
         action="store_true",
         help="run again only the mutants the last run did not kill (after adding tests)",
@@ -212,11 +230,19 @@ def main(argv: list[str] | None = None) -> int:
     known = equivalents()
     if not args.report_only:
         for module in modules:
-            names: list[str] | None = None
+            names: list[str] | None = None  # None: all of the group's mutants
             if args.survivors_only:
                 names = []
                 score(module, known, names)
                 if not names:
+                    continue
+            elif not args.all and (previous := results(module)):
+                # mutmut runs every mutant it is given by name again: give it only those
+                # without a result (after a change to a mutated function, mutmut resets
+                # that function's results on its next run; run once more to test them).
+                names = [name for name, code in previous.items() if code is None]
+                if not names:
+                    print(f"{module}: every mutant has a result (--all runs them again)", flush=True)
                     continue
             print(f"{module}: mutation run took {run(module, args.max_children, names):.0f} s", flush=True)
     survivors: list[str] = []
