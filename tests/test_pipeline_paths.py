@@ -334,3 +334,26 @@ def test_a_report_of_a_failed_run_shows_its_error_and_code_redacted(
     assert "failed: SandboxRuntimeError" in page and "<h2>Error</h2>" in page
     assert "pasted by mistake" in page and f"[secret {ENV}]" in page
     assert _leaks(page) == []
+
+
+@pytest.mark.parametrize("depth", [256, 300])
+def test_a_result_cut_short_by_the_sandbox_is_refused_in_full_words(depth: int) -> None:
+    code = f"x = []\nfor _ in range({depth}):\n    x = [x]\nx"
+    t = at.orchestrator_from_str(code, inputs={}, output=Any)
+    with pytest.raises(at.OutputValidationError) as info:
+        t()
+    assert str(info.value) == (
+        "invalid output: the result is nested max_stack_depth=256 or more levels deep, and the "
+        "sandbox hands back only that many (it put '<deeply nested>' in place of the rest): "
+        "return a flatter value, or raise max_stack_depth"
+    )
+
+
+def test_a_result_just_under_the_cut_and_none_come_back_whole() -> None:
+    code = "x = []\nfor _ in range(200):\n    x = [x]\nx"
+    got = at.orchestrator_from_str(code, inputs={}, output=Any)()
+    for _ in range(200):
+        assert isinstance(got, list) and len(got) == 1  # pyright: ignore[reportUnknownArgumentType]
+        got = got[0]  # pyright: ignore[reportUnknownVariableType]
+    assert got == []
+    assert at.orchestrator_from_str("None", inputs={}, output=Any)() is None
