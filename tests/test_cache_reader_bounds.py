@@ -177,6 +177,9 @@ TEXTUAL: list[Any] = [
     ["ab", b"cd", 2**70, "ef"],
     decimal.Decimal("3.14159"),
     datetime.date(2026, 1, 1),
+    "\udc80" + "x" * 300,  # BINUNICODE with a lone surrogate
+    # every kind again, after others: a count that restarted would be short
+    ["ab", "é" * 200, b"cd", b"x" * 300, 2**70, -(2**2100), "\ud800", decimal.Decimal("2.5")],
 ]
 
 
@@ -331,3 +334,31 @@ def test_a_global_outside_the_allowed_ones_is_named_cut_short() -> None:
     with pytest.raises(pickle.UnpicklingError) as info:
         cache_store.loads(data)
     assert str(info.value) == f"the result cache refuses global {'m' * 100}.f"
+
+
+# --- opcodes pickle writes only for values of 4 GiB or more, or never: read all the same ---------
+
+CRAFTED: list[tuple[str, bytes, Any, int]] = [
+    ("BINBYTES8", _entry(b"\x8e" + struct.pack("<Q", 3) + b"abc"), b"abc", 3),
+    ("BINUNICODE8", _entry(b"\x8d" + struct.pack("<Q", 2) + "é".encode()), "é", 2),
+    ("BINUNICODE8-surrogate", _entry(b"\x8d" + struct.pack("<Q", 3) + b"\xed\xa0\x80"), "\ud800", 3),
+    ("LONG4", _entry(b"\x8b\x02\x00\x00\x00\xff\x7f"), 0x7FFF, 2),
+    ("LONG4-negative", _entry(b"\x8b\x01\x00\x00\x00\xff"), -1, 1),
+]
+
+
+@pytest.mark.parametrize(("data", "value", "text"), [c[1:] for c in CRAFTED], ids=[c[0] for c in CRAFTED])
+def test_opcodes_pickle_writes_rarely_are_read_and_counted(
+    data: bytes, value: Any, text: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    got = _read_at(data, monkeypatch, values=1, text=text)
+    assert got == value
+    assert type(got) is type(value)
+
+
+@pytest.mark.parametrize(
+    "data", [_entry(b"\x8b\x00\x00\x00\x00"), _entry(b"\x8a\x00")], ids=["LONG4", "LONG1"]
+)
+def test_an_int_of_no_bytes_is_zero(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_bounds, "MAX_TEXT", 0)
+    assert cache_store.loads(data) == 0
