@@ -94,7 +94,8 @@ ONE_OF_EACH: list[Any] = [
     False,
     {},
     [],
-    {"k": 1},
+    {"k": 1},  # SETITEM
+    ["one"],  # APPEND
     [1, "two"],
     (),
     (1,),
