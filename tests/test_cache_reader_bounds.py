@@ -111,6 +111,7 @@ ONE_OF_EACH: list[Any] = [
     datetime.timedelta(days=2, seconds=3, microseconds=4),
     decimal.Decimal("12.50"),
     set(range(20)),  # past MAX_SAME_HASH keys: the keys' hashes are counted
+    {i: i for i in range(1001)},  # pickle writes the 1,001st item alone, with SETITEM
     {f"k{i}": i for i in range(20)},
     frozenset(range(20)),
     # every kind again, after others: a count that restarted at one value would be short
