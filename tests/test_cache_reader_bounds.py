@@ -364,3 +364,22 @@ def test_opcodes_pickle_writes_rarely_are_read_and_counted(
 def test_an_int_of_no_bytes_is_zero(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache_bounds, "MAX_TEXT", 0)
     assert cache_store.loads(data) == 0
+
+
+def _int_op(n: int) -> bytes:
+    raw = _long(n)
+    return b"\x8a" + bytes([len(raw)]) + raw
+
+
+def test_a_dict_item_set_alone_after_a_batch_is_counted_with_its_keys() -> None:
+    """A crafted entry fills a dict with SETITEMS, then SETITEM: the keys' hashes are
+    counted across both, so a ninth key of one hash is refused there too."""
+    same_hash = [1 + k * (2**61 - 1) for k in range(9)]  # all hash to 1
+    assert len({hash(k) for k in same_hash}) == 1
+    batch = b"".join(_int_op(k) + b"N" for k in same_hash[:8])
+    nine = _entry(b"}(" + batch + b"u", _int_op(same_hash[8]) + b"Ns")
+    with pytest.raises(pickle.UnpicklingError) as info:
+        cache_store.loads(nine)
+    assert str(info.value) == PREFIX + "more than 8 keys of one dict or set share a hash"
+    other = _entry(b"}(" + batch + b"u", _int_op(2) + b"Ns")
+    assert cache_store.loads(other) == dict.fromkeys([*same_hash[:8], 2])
