@@ -308,6 +308,18 @@ REFUSED: list[tuple[str, bytes, str]] = [
     ("append-to-dict", _entry(b"}Na"), "APPEND to a value that is not a list"),
     ("setitem-on-list", _entry(b"]NNs"), "SETITEM on a value that is not a dict"),
     ("global-of-bytes", _entry(b"C\x02osC\x06system\x93"), "STACK_GLOBAL of a name that is not a str"),
+    ("global-bytes-name", _entry(b"\x8c\x02osC\x06system\x93"), "STACK_GLOBAL of a name that is not a str"),
+    ("global-bytes-module", _entry(b"C\x02os\x8c\x06system\x93"), "STACK_GLOBAL of a name that is not a str"),
+    (
+        "decimal-of-a-bare-str",
+        _entry(b"\x8c\x07decimal\x8c\x07Decimal\x93\x8c\x031.5R"),
+        "REDUCE of something other than an allowed global",
+    ),
+    (
+        "decimal-of-a-list",
+        _entry(b"\x8c\x07decimal\x8c\x07Decimal\x93]\x8c\x031.5aR"),
+        "REDUCE of something other than an allowed global",
+    ),
     ("reduce-of-a-str", _entry(b"\x8c\x01a)R"), "REDUCE of something other than an allowed global"),
     (
         "decimal-of-an-int",
@@ -383,3 +395,41 @@ def test_a_dict_item_set_alone_after_a_batch_is_counted_with_its_keys() -> None:
     assert str(info.value) == PREFIX + "more than 8 keys of one dict or set share a hash"
     other = _entry(b"}(" + batch + b"u", _int_op(2) + b"Ns")
     assert cache_store.loads(other) == dict.fromkeys([*same_hash[:8], 2])
+
+
+def _least_text(data: bytes, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The smallest MAX_TEXT that reads `data`."""
+    low, high = 0, len(data) * 8
+    while low < high:
+        mid = (low + high) // 2
+        monkeypatch.setattr(cache_bounds, "MAX_TEXT", mid)
+        try:
+            cache_store.loads(data)
+        except pickle.UnpicklingError:
+            low = mid + 1
+        else:
+            high = mid
+    monkeypatch.setattr(cache_bounds, "MAX_TEXT", len(data) * 8)
+    return low
+
+
+NAMED = datetime.timezone(datetime.timedelta(hours=5, minutes=30), "Indian Standard Time")
+MADE_VALUES: list[tuple[Any, int]] = [
+    (datetime.datetime(2026, 12, 2, 6, 0, tzinfo=NAMED), len("Indian Standard Time")),
+    (datetime.time(6, 0, tzinfo=NAMED), len("Indian Standard Time")),
+    (decimal.Decimal("3.14159265358979"), len("3.14159265358979")),
+    (datetime.datetime(2026, 12, 2, 6, 0), 0),
+    (datetime.date(2026, 12, 2), 0),
+    (datetime.timedelta(days=1, seconds=2), 0),
+]
+
+
+@pytest.mark.parametrize(("value", "weight"), MADE_VALUES, ids=[_kind(v) for v, _ in MADE_VALUES])
+def test_a_made_value_read_again_carries_the_text_of_its_arguments(
+    value: Any, weight: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read again from the memo, a made value counts the text it was made from (a
+    timezone's name, a Decimal's digits), however deep in its arguments, and no more."""
+    once, twice = cache_store.dumps([value]), cache_store.dumps([value, value])
+    assert _least_text(twice, monkeypatch) - _least_text(once, monkeypatch) == weight
+    assert cache_store.loads(twice) == [value, value]
