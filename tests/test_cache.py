@@ -81,6 +81,48 @@ def test_cache_rejects_bad_types(kwargs: dict[str, Any], field: str) -> None:
         Cache(**kwargs)
 
 
+CHOICES = "'auto', 'override', 'disable'"
+BEHAVIOR = f"Cache.behavior must be one of {CHOICES}, got"
+CACHE = f"cache must be one of {CHOICES} or a Cache(...), got"
+
+
+def bad(value: object) -> Any:
+    """`value`, passed where the type checker would not allow it."""
+    return value
+
+
+@pytest.mark.parametrize(
+    ("make", "kind", "message"),
+    [
+        (lambda: Cache(behavior=bad(1)), TypeError, f"{BEHAVIOR} 1"),
+        (lambda: Cache(behavior=bad("always")), ValueError, f"{BEHAVIOR} 'always'"),
+        (lambda: Cache(version=bad(2)), TypeError, "Cache.version must be a str or None, got 2"),
+        (lambda: Cache(salt=bad(None)), TypeError, "Cache.salt must be a str, got None"),
+        (
+            lambda: Cache(ignored_inputs=bad(["a", 1])),
+            TypeError,
+            "Cache.ignored_inputs must be a str or a tuple of str (input names), got ['a', 1]",
+        ),
+        (lambda: normalize_cache("on"), ValueError, f"{CACHE} 'on'"),
+        (lambda: normalize_cache(1), TypeError, f"{CACHE} 1 (int)"),
+    ],
+    ids=["behavior-type", "behavior-value", "version", "salt", "ignored_inputs", "cache-value", "cache-type"],
+)
+def test_a_bad_cache_setting_is_named_in_full(make: Any, kind: type[Exception], message: str) -> None:
+    with pytest.raises(kind) as info:
+        make()
+    assert type(info.value) is kind
+    assert str(info.value) == message
+
+
+def test_cache_settings_that_are_fine_are_kept() -> None:
+    assert Cache(version="v3").version == "v3"
+    assert Cache(version=None, salt="s").salt == "s"
+    assert Cache(ignored_inputs=bad([])).ignored_inputs == ()
+    kept = Cache(ignored_inputs=bad(["a", "b"])).ignored_inputs
+    assert kept == ("a", "b") and type(kept) is tuple
+
+
 @pytest.mark.parametrize("behavior", ["auto", "override", "disable"])
 def test_normalize_cache_turns_a_string_into_a_cache(behavior: str) -> None:
     assert normalize_cache(behavior) == Cache(behavior=behavior)  # type: ignore[arg-type]
