@@ -1042,3 +1042,47 @@ def test_an_upgrade_that_fails_rolls_back_and_raises_its_own_error(tmp_path: Pat
     assert len(store) == 0
     store.put("new", 1)
     assert CacheStore(path).get("new") == (True, 1)
+
+
+SHARED = (
+    "is cyclic or shared: this {} occurs twice in the value, "
+    "and the result cache stores only values where no container does"
+)
+
+
+def _shared() -> list[tuple[Any, str]]:
+    empty: list[Any] = []
+    one = (1,)
+    inner: dict[str, Any] = {}
+    return [
+        ([empty, empty], "value[0] " + SHARED.format("list")),
+        ([one, one], "value[0] " + SHARED.format("tuple")),
+        ({"a": inner, "b": inner}, "value['a'] " + SHARED.format("dict")),
+    ]
+
+
+@pytest.mark.parametrize("case", range(3), ids=["empty-list", "tuple", "empty-dict"])
+def test_a_container_stored_twice_is_refused_even_empty(case: int) -> None:
+    value, message = _shared()[case]
+    with pytest.raises(TypeError) as info:
+        cache_store.dumps(value)
+    assert str(info.value) == message
+
+
+def test_the_empty_tuple_may_occur_twice() -> None:
+    assert cache_store.loads(cache_store.dumps([(), ()])) == [(), ()]
+
+
+def _nested_list(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_the_writers_depth_bound_is_exact() -> None:
+    bound = cache_bounds.MAX_DEPTH
+    assert cache_store.loads(cache_store.dumps(_nested_list(bound))) == _nested_list(bound)
+    with pytest.raises(TypeError) as info:
+        cache_store.dumps(_nested_list(bound + 1))
+    assert str(info.value) == f"value{'[0]' * bound} is nested more than {bound} containers deep to store"
