@@ -12,8 +12,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import typing
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -1086,3 +1087,25 @@ def test_the_writers_depth_bound_is_exact() -> None:
     with pytest.raises(TypeError) as info:
         cache_store.dumps(_nested_list(bound + 1))
     assert str(info.value) == f"value{'[0]' * bound} is nested more than {bound} containers deep to store"
+
+
+def _values_in(value: Any) -> int:
+    """Every value in `value`, itself and a dict's keys included."""
+    if isinstance(value, dict):
+        items = typing.cast(dict[Any, Any], value)
+        return 1 + sum(_values_in(k) + _values_in(v) for k, v in items.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return 1 + sum(_values_in(v) for v in typing.cast(Iterable[Any], value))
+    return 1
+
+
+def test_the_writers_value_bound_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    value = [[1, 2], (3, 4, 5), {"a": 1, "b": [6]}, {7, 8}, "text"]
+    count = _values_in(value)
+    assert count == 18
+    monkeypatch.setattr(cache_bounds, "MAX_NODES", count)
+    cache_store.dumps(value)
+    monkeypatch.setattr(cache_bounds, "MAX_NODES", count - 1)
+    with pytest.raises(TypeError) as info:
+        cache_store.dumps(value)
+    assert str(info.value) == f"the value holds more than {count - 1} values, over the result cache's bound"
