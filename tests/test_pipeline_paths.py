@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import agent_tools as at
+from agent_tools.sandbox.pool import get_runtime
 
 SECRET = "tok-Q7w8E9r0T1y2U3i4O5p6"
 ENV = "PIPE_TOKEN"
@@ -357,3 +358,55 @@ def test_a_result_just_under_the_cut_and_none_come_back_whole() -> None:
         got = got[0]  # pyright: ignore[reportUnknownVariableType]
     assert got == []
     assert at.orchestrator_from_str("None", inputs={}, output=Any)() is None
+
+
+def test_a_sync_call_outside_any_loop_runs_async_functions_on_the_calling_thread() -> None:
+    seen: list[str] = []
+
+    async def fetch(x: int) -> int:
+        seen.append(threading.current_thread().name)
+        return x
+
+    t = at.orchestrator_from_str("fetch(1) + fetch(2)", inputs={}, output=int, tasks=[fetch])
+    caller: list[str] = []
+
+    def call() -> None:
+        caller.append(threading.current_thread().name)
+        assert t() == 3
+
+    worker = threading.Thread(target=call, name="the-caller")
+    worker.start()
+    worker.join()
+    assert caller == ["the-caller"]
+    assert seen == ["the-caller", "the-caller"]
+
+
+async def test_a_sync_call_inside_a_loop_starts_the_host_loop_only_for_async_functions() -> None:
+    at.shutdown()  # a fresh runtime, with no host loop yet
+    runtime = get_runtime()
+
+    def double(x: int) -> int:
+        return 2 * x
+
+    assert at.orchestrator_from_str("double(4)", inputs={}, output=int, tasks=[double])() == 8
+    assert runtime._loop is None  # pyright: ignore[reportPrivateUsage]
+
+    async def adouble(x: int) -> int:
+        return 2 * x
+
+    assert at.orchestrator_from_str("adouble(4)", inputs={}, output=int, tasks=[adouble])() == 8
+    assert runtime._loop is not None  # pyright: ignore[reportPrivateUsage]
+
+
+def test_a_resumed_run_counts_only_its_active_time() -> None:
+    def refund(order: int) -> str:
+        return f"refunded {order}"
+
+    t = at.orchestrator_from_str("refund(7)", inputs={}, output=str, tasks=[at.requires_approval(refund)])
+    started = time.perf_counter()
+    first = at.run(t)
+    assert first.status == "waiting for approval" and first.pending is not None
+    done = at.resume(first.pending.token, approve=True)
+    wall = time.perf_counter() - started
+    assert done.result == "refunded 7"
+    assert 0 < done.duration <= wall
