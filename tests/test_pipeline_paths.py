@@ -410,3 +410,18 @@ def test_a_resumed_run_counts_only_its_active_time() -> None:
     wall = time.perf_counter() - started
     assert done.result == "refunded 7"
     assert 0 < done.duration <= wall
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"timeout": 5.0}, {"retries": 1}], ids=["plain", "timeout", "retries"]
+)
+def test_an_input_or_output_error_is_the_one_error_its_record_holds(options: dict[str, Any]) -> None:
+    t = at.orchestrator_from_str("x + 1", inputs={"x": int}, output=str, **options)
+    with pytest.raises(at.InputValidationError) as bad_in:
+        t(x="no")
+    assert bad_in.value.record is not None
+    assert bad_in.value.record.errors == [bad_in.value] and bad_in.value.record.attempts == 0
+    with pytest.raises(at.OutputValidationError) as bad_out:
+        t(x=1)
+    assert bad_out.value.record is not None
+    assert bad_out.value.record.errors == [bad_out.value] and bad_out.value.record.attempts == 1
