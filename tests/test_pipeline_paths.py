@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -412,9 +413,11 @@ def test_a_resumed_run_counts_only_its_active_time() -> None:
     assert 0 < done.duration <= wall
 
 
-@pytest.mark.parametrize(
-    "options", [{}, {"timeout": 5.0}, {"retries": 1}], ids=["plain", "timeout", "retries"]
-)
+OPTIONS: list[dict[str, Any]] = [{}, {"timeout": 5.0}, {"retries": 1}]
+"""A run on the plain path, and on the general one with a wall-clock timeout or retries."""
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=["plain", "timeout", "retries"])
 def test_an_input_or_output_error_is_the_one_error_its_record_holds(options: dict[str, Any]) -> None:
     t = at.orchestrator_from_str("x + 1", inputs={"x": int}, output=str, **options)
     with pytest.raises(at.InputValidationError) as bad_in:
@@ -425,3 +428,44 @@ def test_an_input_or_output_error_is_the_one_error_its_record_holds(options: dic
         t(x=1)
     assert bad_out.value.record is not None
     assert bad_out.value.record.errors == [bad_out.value] and bad_out.value.record.attempts == 1
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=["plain", "timeout", "retries"])
+def test_a_run_pauses_in_the_store_its_runner_names(options: dict[str, Any], tmp_path: Path) -> None:
+    def refund(order: int) -> str:
+        return f"refunded {order}"
+
+    store = at.SQLiteApprovalStore(tmp_path / "runner.db")
+    runner = at.CodeRunner([at.requires_approval(refund)], approval_store=store, **options)
+    reply = runner.run("refund(7)")
+    assert reply.pending is not None
+    assert len(store) == 1
+    assert runner.resume(reply.pending.token, approve=True).ok
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=["plain", "timeout", "retries"])
+def test_a_pause_that_cannot_be_kept_is_the_one_error_its_record_holds(
+    options: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PP_API_KEY", "sk-live-pipeline-0123456789")
+
+    def charge(amount: int) -> str:
+        return "charged"
+
+    t = at.orchestrator_from_str(
+        "import os\nkey = os.getenv('PP_API_KEY')\ncharge(5)\nlen(key)",
+        inputs={},
+        output=int,
+        tasks=[at.requires_approval(charge)],
+        secrets=[at.Secret(key="PP_API_KEY")],
+        **options,
+    )
+    at.set_approval_store(at.SQLiteApprovalStore(tmp_path / "p.db"))
+    try:
+        with pytest.raises(at.SecretError) as info:
+            t()
+    finally:
+        at.set_approval_store(None)
+    assert info.value.record is not None
+    assert info.value.record.errors == [info.value]
+    assert info.value.record.pending is None
