@@ -469,3 +469,23 @@ def test_a_pause_that_cannot_be_kept_is_the_one_error_its_record_holds(
     assert info.value.record is not None
     assert info.value.record.errors == [info.value]
     assert info.value.record.pending is None
+
+
+def test_a_run_on_the_main_thread_leaves_the_signal_setup_as_it_found_it() -> None:
+    """While it feeds, a run on the main thread watches for Ctrl-C through the signal
+    wakeup fd; after it, the wakeup fd is unset again (an event loop started later
+    can take it) and the run's stop is no longer called on Ctrl-C."""
+    assert threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    before = signal.set_wakeup_fd(-1)
+    try:
+        t = at.orchestrator_from_str("x * 2", inputs={"x": int}, output=int)
+        assert t(x=21) == 42
+        assert signal.set_wakeup_fd(-1) == -1
+        with pytest.raises(at.InputValidationError):
+            t(x="no")
+        assert t(x=1) == 2
+        assert signal.set_wakeup_fd(-1) == -1
+    finally:
+        signal.set_wakeup_fd(before)
+        signal.signal(signal.SIGINT, previous)
