@@ -489,3 +489,24 @@ def test_a_run_on_the_main_thread_leaves_the_signal_setup_as_it_found_it() -> No
     finally:
         signal.set_wakeup_fd(before)
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_wall_clock_timeout_alone_bounds_the_run(asynchronous: bool) -> None:
+    """A template whose only option is `timeout=` still has its run bounded (it does not
+    take the shortest path, which has no clock)."""
+    release = threading.Event()
+
+    def stall() -> int:
+        release.wait(10)
+        return 1
+
+    t = at.orchestrator_from_str("stall()", inputs={}, output=int, tasks=[stall], timeout=0.3)
+    try:
+        with pytest.raises(at.TimeLimitError, match=r"timeout=0\.3s"):
+            if asynchronous:
+                asyncio.run(t.aio())
+            else:
+                t()
+    finally:
+        release.set()
