@@ -510,3 +510,28 @@ def test_a_wall_clock_timeout_alone_bounds_the_run(asynchronous: bool) -> None:
                 t()
     finally:
         release.set()
+
+
+def test_a_report_of_inputs_that_fail_validation_shows_the_inputs_given() -> None:
+    t = at.orchestrator_from_str("len(note)", inputs={"note": str}, output=int, report=True)
+    with pytest.raises(at.InputValidationError) as info:
+        t(note=987654321)
+    record = info.value.record
+    assert record is not None and record.report_path is not None
+    page = record.report_path.read_text(encoding="utf-8")
+    assert "InputValidationError" in page
+    assert "<td>note</td>" in page and "(no inputs)" not in page  # the inputs table, as given
+
+
+async def test_an_awaited_plain_run_calls_async_functions_on_the_callers_loop() -> None:
+    loop = asyncio.get_running_loop()
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def fetch(x: int) -> int:
+        loops.append(asyncio.get_running_loop())
+        return x
+
+    t = at.orchestrator_from_str("fetch(1) + fetch(2)", inputs={}, output=int, tasks=[fetch])
+    assert await t.aio() == 3
+    assert (await at.arun(t)).result == 3
+    assert loops == [loop] * 4
