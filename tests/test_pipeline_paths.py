@@ -535,3 +535,65 @@ async def test_an_awaited_plain_run_calls_async_functions_on_the_callers_loop() 
     assert await t.aio() == 3
     assert (await at.arun(t)).result == 3
     assert loops == [loop] * 4
+
+
+@pytest.mark.parametrize("options", [{}, *FULL_PATHS.values()], ids=["secrets-only", *FULL_PATHS])
+def test_the_events_of_a_run_with_secrets_never_show_them(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, SECRET)
+
+    def echo(text: str) -> str:
+        return text
+
+    code = f"import os\nkey = os.getenv('{ENV}')\nprint('key is', key)\necho('sent ' + key)"
+    t = at.orchestrator_from_str(code, inputs={}, output=str, tasks=[echo], secrets=[ENV], **options)
+    events: list[Any] = []
+    record = at.run(t, on_event=events.append)
+    assert record.result == f"sent [secret {ENV}]"  # the record is redacted too
+    shown = "\n".join(repr(event) for event in events)
+    assert "CallStarted" in shown and "Printed" in shown
+    assert f"[secret {ENV}]" in shown
+    assert _leaks(shown) == []
+
+
+class _Positional(at.CodeTaskTemplate):
+    seen: list[Any]
+
+    def pre(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.seen.append((args, kwargs))
+        return {}
+
+
+def test_positional_inputs_reach_the_pre_hook_and_the_run() -> None:
+    t = _Positional(
+        name="positional",
+        interface=at.NativeInterface.from_types({"x": int, "y": int}, int),
+        _user_source="x * 10 + y",
+    )
+    t.seen = []
+    assert t(4, y=2) == 42
+    assert t.seen == [((4,), {"y": 2})]
+
+
+@pytest.mark.parametrize("options", list(FULL_PATHS.values()), ids=list(FULL_PATHS))
+def test_positional_inputs_are_bound_on_the_general_path(options: dict[str, Any]) -> None:
+    t = at.orchestrator_from_str("x * 10 + y", inputs={"x": int, "y": int}, output=int, **options)
+    assert t(4, 2) == 42
+    assert at.run(t, 4, y=3).result == 43
+
+
+@pytest.mark.parametrize("options", [{}, *FULL_PATHS.values()], ids=["secrets-only", *FULL_PATHS])
+def test_the_last_event_of_a_run_failing_with_a_secret_never_shows_it(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, SECRET)
+    code = f"import os\nkey = os.getenv('{ENV}')\nraise ValueError('bad key ' + key)"
+    t = at.orchestrator_from_str(code, inputs={}, output=str, secrets=[ENV], **options)
+    events: list[Any] = []
+    with pytest.raises(at.SandboxError):
+        at.run(t, on_event=events.append)
+    assert type(events[-1]).__name__ == "RunFinished"
+    shown = "\n".join(repr(event) for event in events)
+    assert f"bad key [secret {ENV}]" in shown
+    assert _leaks(shown) == []
