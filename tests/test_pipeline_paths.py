@@ -597,3 +597,16 @@ def test_the_last_event_of_a_run_failing_with_a_secret_never_shows_it(
     shown = "\n".join(repr(event) for event in events)
     assert f"bad key [secret {ENV}]" in shown
     assert _leaks(shown) == []
+
+
+@pytest.mark.parametrize("options", list(FULL_PATHS.values()), ids=list(FULL_PATHS))
+def test_a_run_with_the_cache_disabled_writes_nothing_to_it(options: dict[str, Any]) -> None:
+    from agent_tools.task.cache import get_store
+
+    t = at.orchestrator_from_str("x + 1", inputs={"x": int}, output=int, **options)
+    assert t.cache.behavior == "disable"
+    assert t(x=1) == 2
+    assert len(get_store()) == 0
+    cached = at.orchestrator_from_str("x + 1", inputs={"x": int}, output=int, cache="auto", **options)
+    assert (at.run(cached, x=1).cached, at.run(cached, x=1).cached) == (False, True)
+    assert len(get_store()) == 1
