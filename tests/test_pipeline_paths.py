@@ -610,3 +610,25 @@ def test_a_run_with_the_cache_disabled_writes_nothing_to_it(options: dict[str, A
     cached = at.orchestrator_from_str("x + 1", inputs={"x": int}, output=int, cache="auto", **options)
     assert (at.run(cached, x=1).cached, at.run(cached, x=1).cached) == (False, True)
     assert len(get_store()) == 1
+
+
+@pytest.mark.parametrize("options", [{}, *FULL_PATHS.values()], ids=["cache-only", *FULL_PATHS])
+def test_a_run_that_overrides_the_cache_never_reads_it(options: dict[str, Any]) -> None:
+    calls: list[int] = []
+
+    def work(x: int) -> int:
+        calls.append(x)
+        return x + len(calls)
+
+    t = at.orchestrator_from_str(
+        "work(x)", inputs={"x": int}, output=int, tasks=[work], cache="override", **options
+    )
+    first, second = at.run(t, x=1), at.run(t, x=1)
+    assert (first.cached, second.cached) == (False, False)
+    assert (first.result, second.result) == (2, 3)
+    assert calls == [1, 1]
+    reader = at.orchestrator_from_str(
+        "work(x)", inputs={"x": int}, output=int, tasks=[work], cache="auto", **options
+    )
+    assert at.run(reader, x=1).result == 3  # what the last override stored
+    assert calls == [1, 1]
