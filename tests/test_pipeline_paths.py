@@ -632,3 +632,26 @@ def test_a_run_that_overrides_the_cache_never_reads_it(options: dict[str, Any]) 
     )
     assert at.run(reader, x=1).result == 3  # what the last override stored
     assert calls == [1, 1]
+
+
+def test_ctrl_c_during_an_untimed_run_stops_code_that_never_returns() -> None:
+    """The sandbox loops forever (the main thread is inside the run, not in Python
+    code): Ctrl-C stops the run at once, long before its 20 s CPU limit."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.fail("this test sends SIGINT to the process: it must run on the main thread")
+    t = at.orchestrator_from_str(
+        "n = 0\nwhile True:\n    n += 1", inputs={}, plugin_config=at.SandboxedConfig(timeout_ms=20_000)
+    )
+    press = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    started = time.monotonic()
+    try:
+        press.start()
+        with pytest.raises(KeyboardInterrupt):
+            t()
+        took = time.monotonic() - started
+    finally:
+        press.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert took < 10
+    assert at.orchestrator_from_str("1 + 1", inputs={}, output=int)() == 2
