@@ -434,3 +434,27 @@ def test_a_made_value_read_again_carries_the_text_of_its_arguments(
     once, twice = cache_store.dumps([value]), cache_store.dumps([value, value])
     assert _least_text(twice, monkeypatch) - _least_text(once, monkeypatch) == weight
     assert cache_store.loads(twice) == [value, value]
+
+
+def test_an_entry_over_the_row_bound_is_refused_by_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = cache_store.dumps("x" * 20)
+    monkeypatch.setattr(cache_bounds, "MAX_ROW_BYTES", len(data) - 1)
+    with pytest.raises(pickle.UnpicklingError) as info:
+        cache_store.loads(data)
+    assert str(info.value) == PREFIX + f"{len(data)} bytes, over {len(data) - 1}"
+
+
+@pytest.mark.parametrize(("data", "kind"), [(b"\x80\x05K", "IndexError"), (b"\x80\x05J\x01", "error")])
+def test_a_malformed_entry_is_refused_naming_what_broke(data: bytes, kind: str) -> None:
+    with pytest.raises(pickle.UnpicklingError) as info:
+        cache_store.loads(data)
+    assert str(info.value) == PREFIX + f"malformed ({kind})"
+
+
+def test_a_value_the_reader_builds_is_still_checked_as_the_writer_checks_it() -> None:
+    value: Any = 1
+    for _ in range(cache_bounds.MAX_DEPTH + 1):
+        value = [value]
+    data = pickle.dumps(value, protocol=5)  # pickle writes it; the store's writer would not
+    with pytest.raises(TypeError, match=rf"is nested more than {cache_bounds.MAX_DEPTH} containers deep"):
+        cache_store.loads(data)
