@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+import agent_tools as at
 from agent_tools.base.errors import (
     FatalToolError,
     HostFunctionError,
@@ -159,3 +160,15 @@ def test_reply_is_the_result_text_or_the_error_text_or_raises() -> None:
     )
     with pytest.raises(SecretError):
         runner.reply("add(1, 2)", None, SecretError("no secret"))
+
+
+def test_a_paused_reply_is_not_ok_and_carries_its_record() -> None:
+    def refund(order: int) -> str:
+        return f"refunded {order}"
+
+    runner = at.CodeRunner([at.requires_approval(refund)])
+    reply = runner.run("refund(7)")
+    assert reply.pending is not None
+    assert reply.ok is False
+    assert reply.record is not None and reply.record.pending is reply.pending
+    assert reply.error is None
