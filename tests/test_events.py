@@ -376,6 +376,56 @@ def test_pydantic_ai_event_stream_carries_the_run_events() -> None:
     assert isinstance(seen[start], FunctionToolCallEvent) and isinstance(seen[end], FunctionToolResultEvent)
 
 
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_pydantic_ai_event_stream_keeps_every_event_of_many_calls_in_order(concurrency: int) -> None:
+    """The agent's loop is woken once per batch of events, not per event: none is lost
+    or reordered, with calls from the feeding thread or from fan-out lanes at once."""
+    live: list[at.RunEvent] = []
+    code = f"xs = parallel_map(add, list(range(150)), list(range(150)), concurrency={concurrency})\nsum(xs)"
+    agent = _agent(at.CodeToolset([add], on_event=live.append), code)
+    seen: list[RunCodeEvent] = []
+
+    async def handler(ctx: Any, events: Any) -> None:
+        async for event in events:
+            if isinstance(event, RunCodeEvent):
+                seen.append(event)
+
+    asyncio.run(agent.run("go", event_stream_handler=handler))
+    assert [e.kind for e in seen] == kinds(live)  # the stream has the listener's order
+    assert seen[0].kind == "run_started" and seen[-1].kind == "run_finished"
+    assert seen[-1].event["result"] == 2 * sum(range(150))
+    position = {(e.kind, e.event.get("index")): n for n, e in enumerate(seen)}
+    assert sorted(i for kind, i in position if kind == "call_started") == list(range(150))
+    assert all(position[("call_started", i)] < position[("call_finished", i)] for i in range(150))
+    results = [e.event["result"] for e in seen if e.kind == "call_finished"]
+    if concurrency == 1:  # calls in item order: call i adds i to i
+        assert results == [2 * i for i in range(150)]
+    assert sorted(results) == [2 * i for i in range(150)]
+    for e in seen:  # every field of the event, as the listener got it
+        assert e.event["kind"] == e.kind and isinstance(e.event["run_id"], str)
+
+
+def test_pydantic_ai_event_stream_is_live_while_the_code_runs() -> None:
+    """Each host call's `call_started` reaches the agent's event stream while that call
+    is still running, call after call."""
+    seen: dict[int, threading.Event] = {i: threading.Event() for i in range(3)}
+    live: list[bool] = []
+
+    def wait_seen(i: int) -> int:
+        live.append(seen[i].wait(10))
+        return i
+
+    agent = _agent(at.CodeToolset([wait_seen]), "[wait_seen(0), wait_seen(1), wait_seen(2)]")
+
+    async def handler(ctx: Any, events: Any) -> None:
+        async for event in events:
+            if isinstance(event, RunCodeEvent) and event.kind == "call_started":
+                seen[event.event["args"][0]].set()
+
+    asyncio.run(agent.run("go", event_stream_handler=handler))
+    assert live == [True, True, True]
+
+
 def test_host_call_spans_are_live_children_of_run_code() -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -75,35 +75,60 @@ class LiveEvents:
     """The sink a `run_code` call gives its run: each event goes to the host-call
     spans and the user's listener at once (on the run's thread), and, in order, into
     the agent's event stream (on the loop). `async with` it around the run: leaving
-    drains what is still on its way."""
+    drains what is still on its way.
+
+    The loop is woken once for the events sent while it has not yet taken the earlier
+    ones, not once per event: a run's host calls do not each cost a wake-up of the
+    agent's loop. Per-call spans are made only when the `run_code` span records."""
 
     def __init__(self, ctx: RunContext[Any], tracer: Tracer, span: Span, listener: EventSink | None) -> None:
         self._ctx = ctx
-        self._spans = _Spans(tracer, span)
+        self._spans = _Spans(tracer, span) if span.is_recording() else None
         self._listener = listener
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self._forwarder: asyncio.Future[None] | None = None
+        self._lock = threading.Lock()
+        self._sent: list[RunEvent] = []
+        """Events sent from the run's thread that the loop has not taken yet."""
+        self._woken = False
+        """Whether the loop has a `_take` scheduled that will take `_sent`."""
 
     def __call__(self, event: RunEvent) -> None:
-        self._spans.on(event)
+        if self._spans is not None:
+            self._spans.on(event)
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 self._listener(event)
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        with self._lock:
+            self._sent.append(event)
+            if self._woken:
+                return
+            self._woken = True
+        self._loop.call_soon_threadsafe(self._take)
+
+    def _take(self) -> None:
+        """On the loop: move the events sent so far to the queue, in order."""
+        with self._lock:
+            sent, self._sent = self._sent, []
+            self._woken = False
+        for event in sent:
+            self._queue.put_nowait(event)
 
     async def __aenter__(self) -> LiveEvents:
         self._forwarder = asyncio.ensure_future(self._forward())
         return self
 
     async def __aexit__(self, *args: object) -> None:
-        # Events the run's thread sent were scheduled on this loop before the run's end
-        # was: the marker lands after all of them.
+        # The run has ended: every event it sent is in `_sent` or already queued, so
+        # the marker lands after all of them.
+        self._take()
         self._queue.put_nowait(None)
         if self._forwarder is not None:
             with contextlib.suppress(Exception):
                 await self._forwarder
-        self._spans.close()
+        if self._spans is not None:
+            self._spans.close()
 
     async def _forward(self) -> None:
         emitting = True
@@ -117,7 +142,9 @@ class LiveEvents:
 
 
 def _fields(event: RunEvent) -> dict[str, Any]:
-    return {"kind": event.kind, **dataclasses.asdict(event)}
+    """The event's fields, one level deep: its values are already the event's own
+    copies (redacted and cut when the event was made), so they are not copied again."""
+    return {"kind": event.kind, **{f.name: getattr(event, f.name) for f in dataclasses.fields(event)}}
 
 
 def capped_code(code: str) -> str:
