@@ -71,8 +71,11 @@ MODULES: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "sandbox.fanout": (
             "xǁFanOutǁ_parallel_map",
+            "xǁFanOutǁ_mapping",
+            "x__options",
             "xǁFanOutǁ_map",
             "xǁFanOutǁ_fan_out",
+            "xǁFanOutǁ_call_one",
             "xǁFanOutǁ_threads",
             "x__iterable",
         ),

@@ -5,6 +5,8 @@ call runs on (mutation-tested, see benchmarks/mutation.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import os
 import signal
 import sys
@@ -299,6 +301,23 @@ def test_the_sandboxs_own_time_limit_says_how_to_stay_within_it_and_where_it_fir
     assert info.value.source == code
 
 
+@pytest.mark.parametrize(("timeout_ms", "seconds"), [(100, "0.1"), (250, "0.25")])
+def test_the_time_limit_says_the_limit_in_seconds_too(timeout_ms: int, seconds: str) -> None:
+    with pytest.raises(at.TimeLimitError) as info:
+        _run("x = 0\nwhile True:\n    x += 1", timeout_ms=timeout_ms)
+    assert info.value.message == (
+        f"time limit exceeded: the code ran longer than timeout_ms={timeout_ms} "
+        f"({seconds} s of sandbox time; time in registered functions is not counted)"
+    )
+
+
+@pytest.mark.parametrize("message", ["boom", "suspension", "a suspension limit"])
+def test_a_runtime_error_the_code_raises_is_its_own_not_a_call_limit(message: str) -> None:
+    with pytest.raises(at.SandboxRuntimeError) as info:
+        _run(f"x = 1\nraise RuntimeError({message!r})")
+    assert (info.value.exc_type, info.value.exc_message, info.value.line) == ("RuntimeError", message, 2)
+
+
 def test_the_memory_limit_names_the_limit_and_the_line() -> None:
     code = "x = 1\ny = [0] * 100000000"
     with pytest.raises(at.MemoryLimitError) as info:
@@ -457,3 +476,259 @@ def test_a_syntax_error_says_what_the_parser_says_where() -> None:
     assert type(info.value) is at.SandboxSyntaxError
     assert info.value.message == "unexpected EOF while parsing"
     assert (info.value.source, info.value.line) == (code, 2)
+
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+
+
+def flaky(i: int) -> int:
+    if i % 2:
+        raise ValueError(f"odd {i}")
+    return i * 10
+
+
+def whose(i: int) -> str:
+    return f"{i}:{request_id.get()}"
+
+
+def _kept(call: str) -> Any:
+    code = f"rs = {call}\n[(type(r).__name__, str(r)) if isinstance(r, ValueError) else r for r in rs]"
+    return at.orchestrator_from_str(code, inputs={}, output=Any, tasks=[flaky])()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 8])
+def test_return_exceptions_keeps_each_failure_in_its_place(concurrency: int) -> None:
+    got = _kept(f"parallel_map(flaky, [0, 1, 2, 3], concurrency={concurrency}, return_exceptions=True)")
+    assert got == [0, ("ValueError", "odd 1"), 20, ("ValueError", "odd 3")]
+
+
+def test_return_exceptions_keeps_the_failure_of_a_single_item() -> None:
+    assert _kept("parallel_map(flaky, [1], return_exceptions=True)") == [("ValueError", "odd 1")]
+    assert _kept("flyte_map(flaky, [1])") == [("ValueError", "odd 1")]
+
+
+@pytest.mark.parametrize("concurrency", [2, 4])
+def test_fan_out_threads_see_the_callers_context_variables(concurrency: int) -> None:
+    t = at.orchestrator_from_str(
+        f"parallel_map(whose, [1, 2, 3, 4], concurrency={concurrency})", inputs={}, output=Any, tasks=[whose]
+    )
+    token = request_id.set("req-7")
+    try:
+        assert t() == ["1:req-7", "2:req-7", "3:req-7", "4:req-7"]
+    finally:
+        request_id.reset(token)
+
+
+def test_a_fan_out_over_the_budget_points_at_the_call() -> None:
+    code = "x = 1\nys = [0] + parallel_map(add, range(50), range(50))"
+    with pytest.raises(at.CallLimitError) as info:
+        _run(code, max_host_calls=10)
+    err = info.value
+    assert (err.source, err.line, err.column, err.end_column) == (code, 2, 12, 51)
+
+
+def test_a_type_check_complaint_after_a_rewritten_fan_out_points_into_the_code_as_written() -> None:
+    code = "d = {1: 2}\ns = 'a'\nr = parallel_map(add, d.keys(), d.values()); add(s, 1)"
+    with pytest.raises(at.TypeCheckError) as info:
+        _run(code, type_check=True)
+    err = info.value
+    assert (err.line, err.column) == (3, 50)
+    assert err.hint == "nothing ran; fix the call to match the function's signature"
+
+
+def test_the_type_checks_unknown_function_hint_names_the_registered_functions() -> None:
+    with pytest.raises(at.TypeCheckError) as info:
+        _run("x = 1\ny = ad(x, 2)", type_check=True)
+    assert info.value.hint == "nothing ran; " + hint(
+        "unknown-function", closest="did you mean `add`? ", registered="add, show"
+    )
+
+
+class Halt(BaseException):
+    pass
+
+
+def halts(i: int) -> int:
+    if i == 2:
+        raise Halt("halt")
+    return i
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_a_base_exception_in_a_fan_out_stops_the_run_whatever_the_code_catches(concurrency: int) -> None:
+    code = (
+        "try:\n"
+        f"    r = parallel_map(halts, [1, 2, 3], concurrency={concurrency})\n"
+        "except BaseException:\n"
+        "    r = 'caught'\n"
+        "r"
+    )
+    t = at.orchestrator_from_str(code, inputs={}, output=Any, tasks=[halts])
+    with pytest.raises(at.HostFunctionError) as info:
+        t()
+    assert info.value.message == (
+        "halts(2) raised Halt: halt (a BaseException, not an Exception: the run was stopped)"
+    )
+    assert isinstance(info.value.__cause__, Halt)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_wall_clock_timeout_of_code_that_spins_names_the_code(asynchronous: bool) -> None:
+    code = "x = 0\nwhile True:\n    x += 1"
+    t = at.orchestrator_from_str(code, inputs={}, output=int, timeout=0.3)
+    with pytest.raises(at.TimeLimitError) as info:
+        asyncio.run(t.aio()) if asynchronous else t()
+    assert info.value.source == code
+    assert "timeout=0.3s" in info.value.message
+
+
+def test_a_worker_killed_after_running_past_its_time_limit_is_a_time_limit() -> None:
+    # Monty stops a worker stuck in one long operation about a second after
+    # timeout_ms; a worker killed (by anyone) once the code has run past timeout_ms,
+    # but before that, ran too long all the same: it did not just crash.
+    at.configure(max_workers=1)
+    try:
+        before = set(worker_pids())
+        assert at.orchestrator_from_str("1", inputs={}, output=int)() == 1
+        mine = set(worker_pids()) - before
+
+        def kill() -> None:
+            for pid in mine:
+                os.kill(pid, signal.SIGKILL)
+
+        code = "x = 7 ** 30000000\n1"
+        timer = threading.Timer(0.6, kill)
+        timer.start()
+        try:
+            with pytest.raises(at.SandboxError) as info:
+                _run(code, timeout_ms=150, max_memory=2_000_000_000)
+        finally:
+            timer.cancel()
+        assert type(info.value) is at.TimeLimitError
+        assert info.value.message == "the code ran past timeout_ms=150 and its worker was stopped"
+        assert info.value.source == code
+    finally:
+        at.configure()
+
+
+def test_flyte_map_of_an_unknown_name_names_it_and_what_is_registered() -> None:
+    from agent_tools.sandbox.fanout import UnknownTaskError
+
+    with pytest.raises(UnknownTaskError) as info:
+        _run("x = 1\nflyte_map('ad', [1])")
+    err = info.value
+    message = "flyte_map: 'ad' is not a registered function (registered: add, show)"
+    assert err.message == message
+    assert (err.name, err.available, err.line) == ("ad", ["add", "show"], 2)
+    assert (err.exc_type, err.exc_message) == ("RuntimeError", f"RuntimeError: {message}")
+    assert err.hint == hint("unknown-function", closest="did you mean `add`? ", registered="add, show")
+    assert isinstance(err, RuntimeError)
+    assert str(err).startswith(f"unknown function at line 2: {message}\n")
+
+
+def test_flyte_map_of_an_unknown_name_ends_the_run_even_when_the_code_catches_it() -> None:
+    from agent_tools.sandbox.fanout import UnknownTaskError
+
+    code = "try:\n    flyte_map('nope', [1])\nexcept RuntimeError:\n    pass\n'went on'"
+    with pytest.raises(UnknownTaskError, match="flyte_map: 'nope' is not a registered function"):
+        _run(code)
+
+
+@pytest.mark.parametrize(
+    ("call", "kind", "message"),
+    [
+        (
+            "parallel_map(add, [1], [2], workers=2)",
+            "TypeError",
+            "parallel_map() got an unexpected keyword argument 'workers' "
+            "(it takes concurrency, group_name, return_exceptions)",
+        ),
+        (
+            "flyte_map(add, [1], [2], concurrency=1, workers=2, retries=1)",
+            "TypeError",
+            "flyte_map() got an unexpected keyword argument 'workers' "
+            "(it takes concurrency, group_name, return_exceptions)",
+        ),
+        (
+            "parallel_map(add, [1], [2], concurrency=-1)",
+            "ValueError",
+            "parallel_map: concurrency must be a positive int, got -1",
+        ),
+        (
+            "parallel_map(add, [1], [2], concurrency=True)",
+            "ValueError",
+            "parallel_map: concurrency must be a positive int, got True",
+        ),
+        (
+            "parallel_map(add, [1], [2], concurrency=2.0)",
+            "ValueError",
+            "parallel_map: concurrency must be a positive int, got 2.0",
+        ),
+        (
+            "flyte_map(add, [1], [2], concurrency=-1)",
+            "ValueError",
+            "flyte_map: concurrency must be an int >= 0 (0: no limit), got -1",
+        ),
+        (
+            "flyte_map(add, [1], [2], concurrency=True)",
+            "ValueError",
+            "flyte_map: concurrency must be an int >= 0 (0: no limit), got True",
+        ),
+        (
+            "flyte_map(add, [1], [2], concurrency='2')",
+            "ValueError",
+            "flyte_map: concurrency must be an int >= 0 (0: no limit), got '2'",
+        ),
+        (
+            "parallel_map(add, [1], [2], return_exceptions=1)",
+            "TypeError",
+            "parallel_map: return_exceptions must be True or False, got 1",
+        ),
+        (
+            "parallel_map(add, [1], [2], group_name=3)",
+            "TypeError",
+            "parallel_map: group_name must be a str or None, got 3",
+        ),
+    ],
+)
+def test_the_code_reads_why_a_map_refused_its_keywords(call: str, kind: str, message: str) -> None:
+    assert _caught(call, kind) == message
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "parallel_map(add, [1, 2], [3, 4], concurrency=1, group_name='g', return_exceptions=False)",
+        "parallel_map(add, [1, 2], [3, 4], group_name=None, return_exceptions=True)",
+        "flyte_map(add, [1, 2], [3, 4], concurrency=0, group_name='g', return_exceptions=False)",
+        "flyte_map(add, [1, 2], [3, 4], concurrency=1)",
+    ],
+)
+def test_a_map_takes_each_of_flytes_keywords(call: str) -> None:
+    assert _run(call) == [4, 6]
+
+
+def _most_at_once(call: str, items: int, cap: int) -> int:
+    """How many calls of `call` over `items` items ran at the same time, at most: each
+    call waits (up to a second) until `cap` calls have been running at once."""
+    reached = threading.Condition()
+    running = [0, 0]  # now, most
+
+    def hold(i: int) -> int:
+        with reached:
+            running[0] += 1
+            running[1] = max(running)
+            reached.notify_all()
+            reached.wait_for(lambda: running[1] >= cap, timeout=1.0)
+            running[0] -= 1
+        return i
+
+    code = f"{call}(hold, list(range({items})))"
+    assert at.orchestrator_from_str(code, inputs={}, output=Any, tasks=[hold])() == list(range(items))
+    return running[1]
+
+
+def test_parallel_map_runs_eight_calls_at_once_by_default_and_flyte_map_up_to_32() -> None:
+    assert _most_at_once("parallel_map", 12, cap=8) == 8
+    assert _most_at_once("flyte_map", 40, cap=32) == 32
+    assert _most_at_once("flyte_map", 6, cap=6) == 6
