@@ -437,6 +437,22 @@ def test_attributes_the_original_no_longer_has_are_not_brought_back(redactor: Re
     assert not hasattr(out, "tmp")
 
 
+class SetsAFlag(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.flag = "set by __init__"
+
+
+def test_attributes_without_secrets_the_original_no_longer_has_are_not_brought_back_either(
+    redactor: Redactor,
+) -> None:
+    exc = SetsAFlag(SECRET)
+    del exc.flag
+    out = redactor.exception(exc)
+    assert type(out) is SetsAFlag and out.args == (MARK,)
+    assert vars(out) == {}
+
+
 class Tup(tuple[Any, ...]):
     pass
 
@@ -544,6 +560,19 @@ def test_a_group_in_a_cycle_is_met_again_as_a_stand_in(redactor: Redactor) -> No
     inner = out.exceptions[0]
     assert inner.args == (MARK,)
     assert type(inner.__context__) is RedactedError
+
+
+def test_a_group_whose_message_holds_the_secret_is_met_again_in_its_cycle_as_a_stand_in(
+    redactor: Redactor,
+) -> None:
+    member = ValueError("plain")
+    group = ExceptionGroup(SECRET, [member])
+    member.__context__ = group
+    out = redactor.exception(group)
+    assert type(out) is ExceptionGroup and out.message == MARK
+    again = out.exceptions[0].__context__
+    assert type(again) is RedactedError
+    assert str(again) == f"ExceptionGroup: {MARK} (1 sub-exception)"
 
 
 def test_an_error_redacted_in_place_stays_the_same_object_in_its_own_chain(redactor: Redactor) -> None:
