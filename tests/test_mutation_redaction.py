@@ -669,3 +669,31 @@ def test_in_place_redaction_keeps_shared_references_to_calls_and_lists(redactor:
     other.result = other.calls[0]
     redactor.record(other)
     assert other.result is other.calls[0] and other.calls[0].args == (MARK,)
+
+
+@pytest.mark.parametrize("secret", [SECRET, "pässwörd-Ω-42"], ids=["ascii", "non-ascii"])
+def test_a_secret_in_bytes_a_unicode_error_keeps_outside_its_args_is_found_around_invalid_bytes(
+    secret: str,
+) -> None:
+    redactor = Redactor({"TOKEN": secret})
+    exc = UnicodeDecodeError("utf-8", b"x", 0, 1, "bad")
+    exc.object = b"\xff" + secret.encode() + b"\xfe"
+    out = redactor.exception(exc)
+    assert out is not exc
+    assert secret.encode() not in getattr(out, "object", b"")
+    assert not redactor.contains(repr(vars(out))) and not redactor.contains(str(out))
+
+
+class NoRepr:
+    def __repr__(self) -> str:
+        raise ValueError("no repr")
+
+
+def test_a_native_field_that_cannot_be_shown_does_not_stop_the_check_of_the_next(
+    redactor: Redactor,
+) -> None:
+    exc = SyntaxError("bad")
+    exc.filename = NoRepr()  # type: ignore[assignment]  # checked before `text`
+    exc.text = f"x = '{SECRET}'"
+    out = redactor.exception(exc)
+    assert SECRET not in str(getattr(out, "text", "") or "")
