@@ -697,3 +697,18 @@ def test_a_native_field_that_cannot_be_shown_does_not_stop_the_check_of_the_next
     exc.text = f"x = '{SECRET}'"
     out = redactor.exception(exc)
     assert SECRET not in str(getattr(out, "text", "") or "")
+
+
+def test_a_list_or_dict_holding_itself_is_copied_with_its_cycle(redactor: Redactor) -> None:
+    items: list[Any] = [SECRET]
+    items.append(items)
+    out = redactor.value(items)
+    assert type(out) is list and out[0] == MARK and out[1] is out and items[0] == SECRET
+    mapping: dict[str, Any] = {"k": SECRET}
+    mapping["self"] = mapping
+    copied = redactor.value(mapping)
+    assert type(copied) is dict and copied["k"] == MARK and copied["self"] is copied
+    kept: set[Any] = {SECRET, 1}
+    holder: list[Any] = [kept, kept]
+    shared = redactor.value(holder)
+    assert shared[0] == {MARK, 1} and shared[0] is shared[1]
