@@ -712,3 +712,26 @@ def test_a_list_or_dict_holding_itself_is_copied_with_its_cycle(redactor: Redact
     holder: list[Any] = [kept, kept]
     shared = redactor.value(holder)
     assert shared[0] == {MARK, 1} and shared[0] is shared[1]
+
+
+def _finishes(work: Any, seconds: float = 10.0) -> bool:
+    """Whether `work()` returns within `seconds` (on a daemon thread, so a walk that
+    never ends fails the test instead of hanging it)."""
+    import threading
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+def test_redacting_an_error_and_its_record_in_place_ends(redactor: Redactor) -> None:
+    error = SandboxError(f"failed with {SECRET}")
+    record = RunRecord(result=SECRET, calls=[HostCall("f", (SECRET,), {}, result=1)])
+    record.errors.append(error)
+    error.record = record
+    assert _finishes(lambda: redactor.error(error))
+    assert error.message == f"failed with {MARK}" and record.result == MARK
+    other = RunRecord(result=SECRET, calls=[HostCall("g", (), {"k": SECRET}, result=SECRET)])
+    assert _finishes(lambda: redactor.record(other))
+    assert other.calls[0].kwargs == {"k": MARK} and other.result == MARK
