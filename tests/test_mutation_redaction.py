@@ -735,3 +735,57 @@ def test_redacting_an_error_and_its_record_in_place_ends(redactor: Redactor) -> 
     other = RunRecord(result=SECRET, calls=[HostCall("g", (), {"k": SECRET}, result=SECRET)])
     assert _finishes(lambda: redactor.record(other))
     assert other.calls[0].kwargs == {"k": MARK} and other.result == MARK
+
+
+class WeakSlots:
+    __slots__ = ("__weakref__", "token")
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+class DunderSlot:
+    __slots__ = ("__meta__",)
+
+    def __init__(self, meta: str) -> None:
+        self.__meta__ = meta
+
+
+class _Vault:
+    __slots__ = ("__key",)
+
+    def __init__(self, key: str) -> None:
+        self.__key = key
+
+    def key(self) -> str:
+        return self.__key
+
+
+class _Xenon:  # a name that starts with X once its underscores are stripped
+    __slots__ = ("__key",)
+
+    def __init__(self, key: str) -> None:
+        self.__key = key
+
+    def key(self) -> str:
+        return self.__key
+
+
+class HalfSet:
+    __slots__ = ("first", "second")
+
+    def __init__(self, second: str) -> None:
+        self.second = second
+
+
+def test_every_kind_of_slot_is_found_and_redacted(redactor: Redactor) -> None:
+    weak = redactor.value(WeakSlots(SECRET))
+    assert type(weak) is WeakSlots and weak.token == MARK
+    dunder = redactor.value(DunderSlot(SECRET))
+    assert type(dunder) is DunderSlot and dunder.__meta__ == MARK
+    vault = redactor.value(_Vault(SECRET))
+    assert type(vault) is _Vault and vault.key() == MARK
+    xenon = redactor.value(_Xenon(SECRET))
+    assert type(xenon) is _Xenon and xenon.key() == MARK
+    half = redactor.value(HalfSet(SECRET))  # `first` never set: the next slot is still read
+    assert type(half) is HalfSet and half.second == MARK and not hasattr(half, "first")
