@@ -789,3 +789,30 @@ def test_every_kind_of_slot_is_found_and_redacted(redactor: Redactor) -> None:
     assert type(xenon) is _Xenon and xenon.key() == MARK
     half = redactor.value(HalfSet(SECRET))  # `first` never set: the next slot is still read
     assert type(half) is HalfSet and half.second == MARK and not hasattr(half, "first")
+
+
+class ReprShows(Exception):
+    """Its own `__repr__` shows the secret; its `__str__` is Exception's."""
+
+    def __repr__(self) -> str:
+        return f"ReprShows({SECRET})"
+
+
+def test_an_exception_whose_own_repr_alone_shows_the_secret_becomes_a_stand_in(redactor: Redactor) -> None:
+    out = redactor.exception(ReprShows("plain"))
+    assert type(out) is RedactedError and not redactor.contains(repr(out))
+
+
+class HoldsASecret:
+    token = SECRET  # a class attribute: a class shows as `<class '...'>`, never its namespace
+
+
+def test_clean_container_subclasses_and_classes_are_shared_not_copied(redactor: Redactor) -> None:
+    clean_map = collections.OrderedDict(a=1)
+    clean_list = MyList([1, 2])
+    clean_set = FrozenBag({1})
+    value = [SECRET, clean_map, clean_list, clean_set, HoldsASecret]
+    out = redactor.value(value)
+    assert out[0] == MARK
+    assert out[1] is clean_map and out[2] is clean_list and out[3] is clean_set
+    assert out[4] is HoldsASecret
