@@ -816,3 +816,19 @@ def test_clean_container_subclasses_and_classes_are_shared_not_copied(redactor: 
     assert out[0] == MARK
     assert out[1] is clean_map and out[2] is clean_list and out[3] is clean_set
     assert out[4] is HoldsASecret
+
+
+def test_a_part_holding_a_secret_is_redacted_under_each_of_its_parents(redactor: Redactor) -> None:
+    shared: list[Any] = [SECRET]
+    first, second = [shared], (shared,)
+    out = redactor.value([first, second, {"k": shared}])
+    assert out == [[[MARK]], ([MARK],), {"k": [MARK]}]
+    assert out[0][0] is out[1][0] is out[2]["k"]  # copied once, shared as it was
+    assert shared == [SECRET]
+
+
+def test_clean_nested_parts_of_a_value_with_a_secret_are_shared(redactor: Redactor) -> None:
+    clean: list[Any] = [[1, 2], {"x": (3,)}]
+    value = [SECRET, clean]
+    out = redactor.value(value)
+    assert out[0] == MARK and out[1] is clean
