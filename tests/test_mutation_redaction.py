@@ -832,3 +832,9 @@ def test_clean_nested_parts_of_a_value_with_a_secret_are_shared(redactor: Redact
     value = [SECRET, clean]
     out = redactor.value(value)
     assert out[0] == MARK and out[1] is clean
+
+
+def test_a_string_given_as_the_whole_value_is_redacted(redactor: Redactor) -> None:
+    assert redactor.value(f"a {SECRET} b") == f"a {MARK} b"
+    clean = "nothing here"
+    assert redactor.value(clean) is clean
