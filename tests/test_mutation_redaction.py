@@ -838,3 +838,33 @@ def test_a_string_given_as_the_whole_value_is_redacted(redactor: Redactor) -> No
     assert redactor.value(f"a {SECRET} b") == f"a {MARK} b"
     clean = "nothing here"
     assert redactor.value(clean) is clean
+
+
+class BrittleKey:
+    """Hashable until its token is redacted: its copy cannot go into a set."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __hash__(self) -> int:
+        if self.token.startswith("[secret"):
+            raise TypeError("unhashable once redacted")
+        return hash(self.token)
+
+
+def test_an_exception_that_cannot_be_copied_becomes_a_stand_in_saying_why(redactor: Redactor) -> None:
+    nested: Any = SECRET
+    for _ in range(5000):
+        nested = [nested]
+    deep = redactor.exception(ValueError(nested))
+    assert type(deep) is RedactedError and deep.args == ("ValueError: [redacted: nested too deeply]",)
+    assert deep.original_type == "ValueError"
+    brittle = redactor.exception(FatalToolError({BrittleKey(SECRET)}))
+    assert type(brittle) is RedactedFatalToolError
+    assert str(brittle) == "FatalToolError: [redacted: cannot copy: TypeError]"
+
+
+def test_a_part_met_twice_does_not_end_the_quick_look_early(redactor: Redactor) -> None:
+    twice = [1]
+    value = [[SECRET], twice, twice]
+    assert redactor.value(value) == [[MARK], [1], [1]]
