@@ -868,3 +868,39 @@ def test_a_part_met_twice_does_not_end_the_quick_look_early(redactor: Redactor) 
     twice = [1]
     value = [[SECRET], twice, twice]
     assert redactor.value(value) == [[MARK], [1], [1]]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["back\\slash-9", "it's-a-key-9", 'say-"hi"-9', "both-'\"-9", "tab\there-9", "ünï-'\\-9", "ünï-'\"-9"],
+    ids=[
+        "backslash",
+        "single-quote",
+        "double-quote",
+        "both-quotes",
+        "tab",
+        "non-ascii-mixed",
+        "non-ascii-quotes",
+    ],
+)
+def test_a_secret_with_quotes_or_backslashes_is_found_in_every_form_a_text_shows_it(secret: str) -> None:
+    import json
+
+    redactor = Redactor({"TOKEN": secret})
+    data = secret.encode()
+    shown = [
+        repr(secret),
+        ascii(secret),
+        repr([secret]),
+        repr({"k": secret}),
+        repr(data),
+        repr([data]),
+        json.dumps(secret),
+        json.dumps(secret, ensure_ascii=False),
+        json.dumps(repr(secret)),
+        repr(json.dumps(secret)),
+    ]
+    for text in shown:
+        assert redactor.contains(text), text
+        redacted = redactor.text(text)
+        assert MARK in redacted and not redactor.contains(redacted), (text, redacted)
