@@ -904,3 +904,7 @@ def test_a_secret_with_quotes_or_backslashes_is_found_in_every_form_a_text_shows
         assert redactor.contains(text), text
         redacted = redactor.text(text)
         assert MARK in redacted and not redactor.contains(redacted), (text, redacted)
+    # The whole form is replaced, not a part of it: nothing of it is left beside the mark.
+    for text in (repr(secret), ascii(secret), json.dumps(secret), json.dumps(secret, ensure_ascii=False)):
+        assert redactor.text(text)[1:-1] == MARK, text
+    assert redactor.text(repr(data))[2:-1] == MARK
