@@ -30,11 +30,23 @@ def ok_after() -> None:
 """
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the child, before exec: Ctrl-C's default action. A parent started in the
+    background (`cmd &` without job control, as some CI runners do) ignores SIGINT, and
+    a Python started with SIGINT ignored never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(body: str, tmp_path: Path) -> subprocess.Popen[str]:
     script = tmp_path / "job.py"
     script.write_text(PRELUDE + textwrap.dedent(body))
     return subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
 
 
@@ -113,7 +125,11 @@ def test_ctrl_c_stops_the_cli(tmp_path: Path) -> None:
     code = tmp_path / "loop.py"
     code.write_text("while True:\n    pass\n")
     proc = subprocess.Popen(
-        [str(CLI), "run", str(code)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(CLI), "run", str(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     time.sleep(3)  # start-up and the run under way
     status, seconds, output = interrupt(proc)
