@@ -6,6 +6,7 @@ call runs on (mutation-tested, see benchmarks/mutation.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import os
 import signal
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -421,14 +423,22 @@ def test_the_output_limit_names_the_code_it_stopped() -> None:
     assert info.value.source == code
 
 
-def test_a_worker_killed_after_a_slow_host_call_is_a_crash_not_a_time_limit() -> None:
-    # Time in registered functions does not count against timeout_ms: a worker that
-    # dies after a host call longer than timeout_ms crashed, it did not run too long.
+@contextlib.contextmanager
+def _one_worker() -> Iterator[set[int]]:
+    """A pool of one Monty worker, started: yields its pid (as a set, to kill it)."""
     at.configure(max_workers=1)
     try:
         before = set(worker_pids())
         assert at.orchestrator_from_str("1", inputs={}, output=int)() == 1
-        mine = set(worker_pids()) - before
+        yield set(worker_pids()) - before
+    finally:
+        at.configure()
+
+
+def test_a_worker_killed_after_a_slow_host_call_is_a_crash_not_a_time_limit() -> None:
+    # Time in registered functions does not count against timeout_ms: a worker that
+    # dies after a host call longer than timeout_ms crashed, it did not run too long.
+    with _one_worker() as mine:
 
         def die(seconds: float) -> int:
             """Sleep, then kill this run's worker."""
@@ -445,8 +455,6 @@ def test_a_worker_killed_after_a_slow_host_call_is_a_crash_not_a_time_limit() ->
         assert type(info.value) is at.WorkerCrashedError
         assert info.value.message.endswith("(the pool has replaced the worker)")
         assert info.value.source == code
-    finally:
-        at.configure()
 
 
 def test_a_worker_stopped_inside_one_long_operation_is_a_time_limit_naming_the_code() -> None:
@@ -586,11 +594,7 @@ def test_a_worker_killed_after_running_past_its_time_limit_is_a_time_limit() -> 
     # Monty stops a worker stuck in one long operation about a second after
     # timeout_ms; a worker killed (by anyone) once the code has run past timeout_ms,
     # but before that, ran too long all the same: it did not just crash.
-    at.configure(max_workers=1)
-    try:
-        before = set(worker_pids())
-        assert at.orchestrator_from_str("1", inputs={}, output=int)() == 1
-        mine = set(worker_pids()) - before
+    with _one_worker() as mine:
 
         def kill() -> None:
             for pid in mine:
@@ -607,8 +611,6 @@ def test_a_worker_killed_after_running_past_its_time_limit_is_a_time_limit() -> 
         assert type(info.value) is at.TimeLimitError
         assert info.value.message == "the code ran past timeout_ms=150 and its worker was stopped"
         assert info.value.source == code
-    finally:
-        at.configure()
 
 
 def test_flyte_map_of_an_unknown_name_names_it_and_what_is_registered() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
+import threading
 from typing import Any, NamedTuple
 
 import pydantic
@@ -717,8 +719,6 @@ def test_a_list_or_dict_holding_itself_is_copied_with_its_cycle(redactor: Redact
 def _finishes(work: Any, seconds: float = 10.0) -> bool:
     """Whether `work()` returns within `seconds` (on a daemon thread, so a walk that
     never ends fails the test instead of hanging it)."""
-    import threading
-
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     thread.join(seconds)
@@ -884,8 +884,6 @@ def test_a_part_met_twice_does_not_end_the_quick_look_early(redactor: Redactor) 
     ],
 )
 def test_a_secret_with_quotes_or_backslashes_is_found_in_every_form_a_text_shows_it(secret: str) -> None:
-    import json
-
     redactor = Redactor({"TOKEN": secret})
     data = secret.encode()
     shown = [
