@@ -6,15 +6,19 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import os
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import pydantic
+import pydantic_core
 import pytest
 
 from agent_tools.base.errors import FatalToolError, SandboxError
 from agent_tools.base.record import HostCall, RunRecord
 from agent_tools.task.redaction import RedactedError, RedactedFatalToolError, Redactor
+from agent_tools.task.redaction.forms import _json_inners, _repr_inners  # pyright: ignore[reportPrivateUsage]
 
 SECRET = "s3cr3t-Zx81"
 MARK = "[secret TOKEN]"
@@ -906,3 +910,126 @@ def test_a_secret_with_quotes_or_backslashes_is_found_in_every_form_a_text_shows
     for text in (repr(secret), ascii(secret), json.dumps(secret), json.dumps(secret, ensure_ascii=False)):
         assert redactor.text(text)[1:-1] == MARK, text
     assert redactor.text(repr(data))[2:-1] == MARK
+
+
+# -- the forms, exactly ---------------------------------------------------------------------
+
+
+def test_pydantic_core_writes_every_str_as_json_dumps_without_ascii_escapes() -> None:
+    """Why `to_json` adds no form of its own: over every code point but the surrogates it
+    writes what `json.dumps(..., ensure_ascii=False)` writes, and a lone surrogate it
+    refuses (a ValueError), where `json.dumps` writes a form the redactor already has."""
+    every = "".join(chr(i) for i in range(0x110000) if not 0xD800 <= i < 0xE000)
+    assert pydantic_core.to_json(every).decode() == json.dumps(every, ensure_ascii=False)
+    with pytest.raises(ValueError):
+        pydantic_core.to_json("a\ud800")
+
+
+# A secret with a letter, both quotes, a backslash and a non-ASCII letter: each of the
+# forms below differs from the others.
+ODD = "X'\"\\\u00e9"
+
+
+def test_the_repr_forms_of_a_secret_are_exactly_those_a_repr_writes() -> None:
+    """Either quote style (only that quote escaped), `ascii` or not, and the bytes repr."""
+    assert _repr_inners(ODD) == {
+        "X\\'\"\\\\\u00e9",  # repr, between '
+        "X'\\\"\\\\\u00e9",  # between "
+        "X\\'\"\\\\\\xe9",  # ascii, between '
+        "X'\\\"\\\\\\xe9",  # ascii, between "
+        "X\\'\"\\\\\\xc3\\xa9",  # bytes repr, between '
+        "X'\\\"\\\\\\xc3\\xa9",  # bytes repr, between "
+    }
+    assert repr(ODD)[1:-1] in _repr_inners(ODD)
+    assert ascii(ODD)[1:-1] in _repr_inners(ODD)
+    assert repr(ODD.encode())[2:-1] in _repr_inners(ODD)
+
+
+def test_the_json_forms_of_a_secret_are_exactly_those_json_writes() -> None:
+    assert _json_inners(ODD) == {"X'\\\"\\\\\u00e9", "X'\\\"\\\\\\u00e9"}
+    for text in (json.dumps(ODD), json.dumps(ODD, ensure_ascii=False), pydantic_core.to_json(ODD).decode()):
+        assert Redactor({"TOKEN": ODD}).text(text) == f'"{MARK}"', text
+
+
+_SHOWN: dict[str, Callable[[str], str]] = {
+    "as-is": lambda s: s,
+    "json": lambda s: json.dumps(s),
+    "json-unicode": lambda s: json.dumps(s, ensure_ascii=False),
+    "json-unicode-list": lambda s: json.dumps([s], ensure_ascii=False, indent=1),
+    "pydantic-json": lambda s: pydantic_core.to_json({"k": s}).decode(),
+    "repr": lambda s: repr(s),
+    "ascii": lambda s: ascii(s),
+    "repr-in-list": lambda s: repr([s]),
+    "bytes-repr": lambda s: repr(s.encode("utf-8", "surrogateescape")),
+}
+
+
+@pytest.mark.parametrize("shown", list(_SHOWN))
+def test_nothing_of_a_non_ascii_secret_is_left_beside_its_mark(shown: str) -> None:
+    """Redacted, the text is what the same encoder writes for the mark itself."""
+    show = _SHOWN[shown]
+    assert Redactor({"TOKEN": ODD}).text(f"<{show(ODD)}>") == f"<{show(MARK)}>"
+
+
+# -- secrets that are not valid UTF-8 ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("shown", [k for k in _SHOWN if k not in ("pydantic-json",)])
+def test_a_secret_read_with_surrogate_escapes_is_found_in_every_form(shown: str) -> None:
+    """An env var holding invalid UTF-8 reads as a str with surrogate escapes
+    (`os.fsdecode`); its bytes repr shows the original bytes."""
+    secret = os.fsdecode(b"key-\xff\xfe-9")
+    assert secret == "key-\udcff\udcfe-9"
+    show = _SHOWN[shown]
+    assert Redactor({"TOKEN": secret}).text(f"<{show(secret)}>") == f"<{show(MARK)}>"
+
+
+def test_a_secret_read_with_surrogate_escapes_is_found_as_its_original_bytes() -> None:
+    raw = b"key-\xff\xfe-9"
+    secret = os.fsdecode(raw)
+    redactor = Redactor({"TOKEN": secret})
+    assert redactor.redact_bytes(b"<" + raw + b">") == b"<" + MARK.encode() + b">"
+    assert redactor.contains_bytes(b"x" + raw)
+    assert not redactor.contains_bytes(secret.encode("utf-8", "surrogatepass"))
+    assert redactor.value({"k": raw, "s": secret}) == {"k": MARK.encode(), "s": MARK}
+
+
+@pytest.mark.parametrize("shown", ["as-is", "json", "json-unicode", "repr", "ascii", "repr-in-list"])
+def test_a_lone_surrogate_secret_is_found_in_every_form_a_text_shows_it(shown: str) -> None:
+    secret = "key-\ud800-9"
+    show = _SHOWN[shown]
+    assert Redactor({"TOKEN": secret}).text(f"<{show(secret)}>") == f"<{show(MARK)}>"
+
+
+def test_a_lone_surrogate_secret_is_found_as_its_surrogatepass_bytes() -> None:
+    secret = "key-\ud800-9"
+    raw = secret.encode("utf-8", "surrogatepass")
+    assert raw == b"key-\xed\xa0\x80-9"
+    redactor = Redactor({"TOKEN": secret})
+    assert redactor.redact_bytes(b"<" + raw + b">") == b"<" + MARK.encode() + b">"
+    assert redactor.contains_bytes(raw)
+
+
+# -- which name is shown ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["short-first", "long-first"])
+def test_a_secret_shown_as_it_is_is_named_after_itself_not_after_one_it_escapes(order: str) -> None:
+    """`a\\\\b` is the value of LONG and also the repr form of SHORT (`a\\b`); text holding
+    LONG's value names LONG, whichever name sorts first and whatever the order given."""
+    pairs = [("A_SHORT", "a\\b"), ("Z_LONG", "a\\\\b")]
+    redactor = Redactor(dict(pairs if order == "short-first" else pairs[::-1]))
+    assert redactor.text("v=a\\\\b") == "v=[secret Z_LONG]"
+    assert redactor.text("v=a\\b") == "v=[secret A_SHORT]"
+
+
+def test_redacting_twice_changes_nothing_when_one_name_starts_like_another_mark() -> None:
+    """The mark `[secret A]` begins the mark `[secret A]x]`: the longer mark is kept whole,
+    so its tail is not searched (and the `x` in it not taken for the secret B)."""
+    redactor = Redactor({"A": "alpha-1", "A]x": "alpha-2", "B": "x"})
+    once = redactor.text("alpha-2 alpha-1 x")
+    assert once == "[secret A]x] [secret A] [secret B]"
+    assert redactor.text(once) == once
+    assert not redactor.contains(once)
+    assert redactor.redact_bytes(once.encode()) == once.encode()
+    assert not redactor.contains_bytes(once.encode())

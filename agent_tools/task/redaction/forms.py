@@ -4,13 +4,10 @@ replacing of them, for str and bytes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import typing
 from typing import Any
-
-import pydantic_core
 
 __all__ = ["encode", "pattern", "replace", "replace_bytes", "secret_forms"]
 
@@ -58,11 +55,11 @@ def encode(text: str) -> bytes | None:
 
 
 def _json_inners(text: str) -> set[str]:
-    """The insides of `text` as a JSON string, as the usual encoders write it."""
-    inners = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
-    with contextlib.suppress(ValueError, UnicodeError):  # lone surrogates
-        inners.add(pydantic_core.to_json(text).decode()[1:-1])
-    return inners
+    """The insides of `text` as a JSON string, as the usual encoders write it: escaped
+    to ASCII or not. `pydantic_core.to_json` writes every str it accepts exactly as
+    `json.dumps(..., ensure_ascii=False)` does (and refuses lone surrogates), so it adds
+    no form of its own; tests/test_mutation_redaction.py checks this on every code point."""
+    return {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
 
 
 def _repr_inners(text: str) -> set[str]:
