@@ -6,8 +6,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import multiprocessing
 import os
-import threading
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -720,25 +721,51 @@ def test_a_list_or_dict_holding_itself_is_copied_with_its_cycle(redactor: Redact
     assert shared[0] == {MARK, 1} and shared[0] is shared[1]
 
 
-def _finishes(work: Any, seconds: float = 10.0) -> bool:
-    """Whether `work()` returns within `seconds` (on a daemon thread, so a walk that
-    never ends fails the test instead of hanging it)."""
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    return not thread.is_alive()
+def _ends(work: Any, seconds: float = 10.0) -> bool:
+    """Whether `work()` returns within `seconds` without raising, run in a forked child
+    that is killed after that: a walk that never ends (and grows its stack without
+    bound) fails the test at once and leaves nothing running behind it."""
+    child = multiprocessing.get_context("fork").Process(target=work, daemon=True)
+    child.start()
+    child.join(seconds)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        return False
+    return child.exitcode == 0
 
 
 def test_redacting_an_error_and_its_record_in_place_ends(redactor: Redactor) -> None:
-    error = SandboxError(f"failed with {SECRET}")
-    record = RunRecord(result=SECRET, calls=[HostCall("f", (SECRET,), {}, result=1)])
-    record.errors.append(error)
-    error.record = record
-    assert _finishes(lambda: redactor.error(error))
-    assert error.message == f"failed with {MARK}" and record.result == MARK
+    def cycle() -> tuple[SandboxError, RunRecord]:
+        error = SandboxError(f"failed with {SECRET}")
+        record = RunRecord(result=SECRET, calls=[HostCall("f", (SECRET,), {}, result=1)])
+        record.errors.append(error)
+        error.record = record  # error -> record -> its errors -> error
+        return error, record
+
+    def redact_error() -> None:
+        error, record = cycle()
+        redactor.error(error)
+        assert error.message == f"failed with {MARK}" and record.result == MARK
+        assert record.calls[0].args == (MARK,) and error.record is record and record.errors == [error]
+
+    def redact_record() -> None:
+        error, record = cycle()
+        redactor.record(record)
+        assert error.message == f"failed with {MARK}" and record.result == MARK
+
+    assert _ends(redact_error)
+    assert _ends(redact_record)
+    # Not a pass by default: the same check fails for work that raises or never ends.
+    assert not _ends(lambda: _raise(AssertionError("no")))
+    assert not _ends(lambda: time.sleep(60), seconds=0.5)
     other = RunRecord(result=SECRET, calls=[HostCall("g", (), {"k": SECRET}, result=SECRET)])
-    assert _finishes(lambda: redactor.record(other))
+    redactor.record(other)
     assert other.calls[0].kwargs == {"k": MARK} and other.result == MARK
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
 
 
 class WeakSlots:
