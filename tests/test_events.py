@@ -5,6 +5,7 @@ stream and OpenTelemetry spans, the chat CLI)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import threading
@@ -374,6 +375,12 @@ def test_pydantic_ai_event_stream_carries_the_run_events() -> None:
     assert all(e.tool_call_id == "c1" for e in seen if isinstance(e, RunCodeEvent))
     assert kinds(live) == names[start + 1 : end]  # the toolset's own listener too
     assert isinstance(seen[start], FunctionToolCallEvent) and isinstance(seen[end], FunctionToolResultEvent)
+    # Each carries exactly its event's fields, in their order, with the kind first.
+    ours = [e for e in seen if isinstance(e, RunCodeEvent)]
+    for mine, theirs in zip(live, ours, strict=True):
+        fields = [f.name for f in dataclasses.fields(mine)]
+        assert list(theirs.event) == ["kind", *fields]
+        assert all(theirs.event[name] == getattr(mine, name) for name in fields)
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])

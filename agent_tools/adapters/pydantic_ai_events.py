@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +85,8 @@ class LiveEvents:
         self._spans = _Spans(tracer, span) if span.is_recording() else None
         self._listener = listener
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[RunEvent] | None] = asyncio.Queue()
+        """Batches of events, in order, then None once the run has ended."""
         self._forwarder: asyncio.Future[None] | None = None
         self._lock = threading.Lock()
         self._sent: list[RunEvent] = []
@@ -108,12 +108,12 @@ class LiveEvents:
         self._loop.call_soon_threadsafe(self._take)
 
     def _take(self) -> None:
-        """On the loop: move the events sent so far to the queue, in order."""
+        """On the loop: move the events sent so far to the queue, as one batch."""
         with self._lock:
             sent, self._sent = self._sent, []
             self._woken = False
-        for event in sent:
-            self._queue.put_nowait(event)
+        if sent:
+            self._queue.put_nowait(sent)
 
     async def __aenter__(self) -> LiveEvents:
         self._forwarder = asyncio.ensure_future(self._forward())
@@ -132,19 +132,20 @@ class LiveEvents:
 
     async def _forward(self) -> None:
         emitting = True
-        while (event := await self._queue.get()) is not None:
-            if not emitting:
-                continue
-            try:
-                await self._ctx.emit(RunCodeEvent(kind=event.kind, event=_fields(event)))
-            except UserError:  # this context has no event stream (a direct tool call)
-                emitting = False
+        while (batch := await self._queue.get()) is not None:
+            for event in batch:
+                if not emitting:
+                    break
+                try:
+                    await self._ctx.emit(RunCodeEvent(kind=event.kind, event=_fields(event)))
+                except UserError:  # this context has no event stream (a direct tool call)
+                    emitting = False
 
 
 def _fields(event: RunEvent) -> dict[str, Any]:
     """The event's fields, one level deep: its values are already the event's own
     copies (redacted and cut when the event was made), so they are not copied again."""
-    return {"kind": event.kind, **{f.name: getattr(event, f.name) for f in dataclasses.fields(event)}}
+    return {"kind": event.kind, **vars(event)}  # the dataclass's fields, in their order
 
 
 def capped_code(code: str) -> str:
