@@ -100,6 +100,7 @@ class LiveEvents:
         self._woken = False
         """Whether the loop has a `_take` scheduled that will take `_sent`."""
         self._timer: asyncio.TimerHandle | None = None
+        """The last `_take` scheduled (cancelled when the run ends: it would find nothing)."""
 
     def __call__(self, event: RunEvent) -> None:
         if self._spans is not None:
@@ -146,13 +147,13 @@ class LiveEvents:
     async def _forward(self) -> None:
         emitting = True
         while (batch := await self._queue.get()) is not None:
-            for event in batch:
-                if not emitting:
-                    break
-                try:
+            if not emitting:
+                continue
+            try:
+                for event in batch:
                     await self._ctx.emit(RunCodeEvent(kind=event.kind, event=_fields(event)))
-                except UserError:  # this context has no event stream (a direct tool call)
-                    emitting = False
+            except UserError:  # this context has no event stream (a direct tool call)
+                emitting = False
 
 
 def _fields(event: RunEvent) -> dict[str, Any]:
