@@ -412,6 +412,36 @@ def test_pydantic_ai_event_stream_keeps_every_event_of_many_calls_in_order(concu
         assert e.event["kind"] == e.kind and isinstance(e.event["run_id"], str)
 
 
+@pytest.mark.parametrize("items", [2, 300])
+def test_a_direct_tool_call_without_an_event_stream_answers_and_stops_emitting(items: int) -> None:
+    """Called outside an agent run (no event stream: pydantic-ai's `emit` raises), the
+    tool still answers, its own listener gets every event, and `emit` is tried once."""
+    from pydantic_ai import RunContext
+    from pydantic_ai.models.test import TestModel
+    from pydantic_ai.usage import RunUsage
+
+    live: list[at.RunEvent] = []
+    toolset = at.CodeToolset([add], on_event=live.append)
+    ctx = RunContext[Any](deps=None, model=TestModel(), usage=RunUsage())
+    tried: list[object] = []
+    emit = ctx.emit
+
+    async def counting_emit(event: Any) -> Any:
+        tried.append(event)
+        return await emit(event)
+
+    ctx.emit = counting_emit  # type: ignore[method-assign]
+    code = f"sum(parallel_map(add, list(range({items})), list(range({items}))))"
+
+    async def call() -> Any:
+        tools = await toolset.get_tools(ctx)
+        return await toolset.call_tool("run_code", {"code": code}, ctx, tools["run_code"])
+
+    assert json.loads(asyncio.run(call())) == {"result": 2 * sum(range(items))}
+    assert kinds(live).count("call_finished") == items and len(live) == 2 * items + 2
+    assert len(tried) == 1
+
+
 def test_pydantic_ai_event_stream_is_live_while_the_code_runs() -> None:
     """Each host call's `call_started` reaches the agent's event stream while that call
     is still running, call after call."""
