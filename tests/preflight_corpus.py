@@ -280,6 +280,7 @@ UNKNOWN = "unknown-argument"
 MISSING = "missing-argument"
 TWICE = "parameter-already-assigned"
 TYPE = "invalid-argument-type"
+CALLBACK = "registered-call-in-callback"
 
 WRONG: list[Wrong] = [
     # Names: a misspelt or invented function, a builtin the sandbox lacks, a variable
@@ -398,6 +399,26 @@ WRONG: list[Wrong] = [
         "    c = get_customer(cid)",
         "    send_email(c['email'], 'Hi', 'Hello', urgent='yes')",
         line=4,
+    ),
+    # A registered function that a builtin would call back: Monty cannot make the call there.
+    _w(
+        "max by a key that calls a function",
+        CALLBACK,
+        "best = max([1, 2, 3], key=lambda cid: len(list_orders(cid)))",
+    ),
+    _w("sorted by a registered function", CALLBACK, "names = sorted(['Oslo', 'Lima'], key=get_weather)"),
+    _w("map over a registered function", CALLBACK, "rows = list(map(get_customer, [1, 2]))"),
+    _w(
+        "filter by a lambda that calls a function",
+        CALLBACK,
+        "gold = list(filter(lambda cid: get_customer(cid)['tier'] == 'gold', [1, 2, 3]))",
+    ),
+    _w(
+        "list.sort by a key that calls a function",
+        CALLBACK,
+        "ids = [3, 1]",
+        "ids.sort(key=lambda cid: get_customer(cid)['name'])",
+        line=3,
     ),
 ]
 
@@ -708,6 +729,23 @@ VALID: list[Valid] = [
         "an import only for type checkers",
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import numpy\nget_customer(1)['tier']",
         "gold",
+    ),
+    Valid(
+        "values fetched first, then max and sorted by a key reading them",
+        "counts = {cid: len(list_orders(cid)) for cid in [1, 2, 3]}\n"
+        "[max(counts, key=lambda cid: counts[cid]), sorted(counts, key=lambda cid: -counts[cid])]",
+        [1, [1, 3, 2]],
+    ),
+    Valid(
+        "a key lambda whose parameter shadows a registered function",
+        "sorted([get_customer(2), get_customer(1)], key=lambda log: log['id'])[0]['name']",
+        "Ada Lovelace",
+    ),
+    Valid(
+        "map and filter over plain functions of the results",
+        "rows = [get_customer(cid) for cid in [1, 2, 3]]\n"
+        "list(map(lambda t: t.upper(), [r['tier'] for r in filter(lambda r: r['tier'] == 'gold', rows)]))",
+        ["GOLD", "GOLD"],
     ),
     Valid("module dunders", "[__name__, __doc__]", ["__main__", None]),
     Valid(

@@ -20,7 +20,7 @@ from agent_tools.base.prompts import hint
 from agent_tools.base.record import HostCall
 from agent_tools.sandbox.core import ExecutionCore
 from agent_tools.sandbox.functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
-from agent_tools.sandbox.preflight import MONTY_BUILTINS, MONTY_MODULES, Problem
+from agent_tools.sandbox.preflight import CALLBACK_RULE, MONTY_BUILTINS, MONTY_MODULES, Problem
 from agent_tools.sandbox.source import ColumnShifts, original_column
 
 __all__ = ["Classifier", "blocks", "cause_of", "frame_location", "preflight_error"]
@@ -261,6 +261,9 @@ def _unshifted(problem: Problem, shifts: ColumnShifts) -> Problem:
 def _preflight_hint(problem: Problem, source: str, functions: Mapping[str, HostFunction]) -> str:
     """The hint for the first problem: as the type check's, but an unknown name that is
     not called is a variable to define, not a function to register."""
+    if problem.code == CALLBACK_RULE:
+        called = problem.message.split("`")[1]
+        return f"nothing ran; {hint('callback-call', name=called)}"
     name = _UNDEFINED.search(problem.message)
     if problem.code == "unresolved-reference" and name is not None:
         called = re.search(rf"\b{re.escape(name.group(1))}\s*\(", _source_line(source, problem.line))
@@ -349,6 +352,8 @@ def _unsupported_hint(message: str) -> str:
 
 
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+_CANNOT_SUSPEND = re.compile(r"external function '([^']+)' cannot suspend")
+"""Monty's words for a registered function called from a callback a builtin makes."""
 
 
 def _hint(etype: str, message: str) -> str | None:
@@ -364,4 +369,6 @@ def _hint(etype: str, message: str) -> str | None:
         return hint("no-os")
     if etype == "TypeError" and "can't be awaited" in message:
         return hint("await")
+    if etype == "NotImplementedError" and (suspended := _CANNOT_SUSPEND.search(message)):
+        return hint("callback-call", name=suspended.group(1))
     return None

@@ -41,7 +41,7 @@ from agent_tools.sandbox.functions import (
     map_signature,
 )
 
-__all__ = ["MONTY_BUILTINS", "MONTY_MODULES", "Problem", "bound_names", "check_code"]
+__all__ = ["CALLBACK_RULE", "MONTY_BUILTINS", "MONTY_MODULES", "Problem", "bound_names", "check_code"]
 
 MONTY_BUILTINS: frozenset[str] = frozenset({
     "ArithmeticError", "AssertionError", "AttributeError", "BaseException", "Ellipsis", "Exception",
@@ -65,6 +65,13 @@ MONTY_MODULES: frozenset[str] = frozenset({
     "random", "re", "sys", "time", "tomllib", "typing", "unicodedata"
 })  # fmt: skip
 """The modules the sandbox can import (pydantic-monty 1.4)."""
+
+_CALLBACK_BUILTINS = frozenset({"sorted", "max", "min", "map", "filter"})
+"""Builtins that call a function they are given (`key=`, or `map`'s and `filter`'s first
+argument) from where Monty cannot make a host call."""
+
+CALLBACK_RULE = "registered-call-in-callback"
+"""The rule a registered function called back by a builtin breaks (see `_Checker.callbacks`)."""
 
 _PYTHON_EXCEPTIONS = frozenset(
     name
@@ -281,13 +288,27 @@ def check_code(
         and any(k.arg is not None and k.arg not in MAP_KEYWORDS for k in c.keywords)
         and not (c.func.id in bound or c.func.id in functions or c.func.id in known)
     ]
+    callbacks = [
+        c
+        for c in scan.calls
+        if (
+            isinstance(c.func, ast.Name)
+            and c.func.id in _CALLBACK_BUILTINS
+            and not (c.func.id in bound or c.func.id in functions or c.func.id in known)
+        )
+        or (isinstance(c.func, ast.Attribute) and c.func.attr == "sort")
+    ]
     if unknown and scan.annotations:
         in_annotations = {id(n) for a in scan.annotations for n in ast.walk(a)}
         unknown = [n for n in unknown if id(n) not in in_annotations]
-    if not (unknown or scan.imports or calls or maps):
+    if not (unknown or scan.imports or calls or maps or callbacks):
         return []
     checker = _Checker(code, functions, known, bound)
-    problems = [*checker.check(scan, unknown, calls), *checker.map_keywords(maps)]
+    problems = [
+        *checker.check(scan, unknown, calls),
+        *checker.map_keywords(maps),
+        *checker.callbacks(callbacks),
+    ]
     problems.sort(key=lambda p: (p.line, p.column))
     return problems[:limit]
 
@@ -393,6 +414,48 @@ class _Checker:
                     f"`{name}()` has no parameter `{keyword.arg}`{guess} "
                     f"(signature: `{_MAP_SIGNATURES[name]}`)",
                 )
+
+    # -- registered functions called back by a builtin --------------------------------
+
+    def callbacks(self, calls: list[ast.Call]) -> Iterator[Problem]:
+        """A registered function that a builtin would call back (`key=` of `sorted`,
+        `max`, `min` or `list.sort`; the function of `map` or `filter`), by name or
+        from a lambda: Monty cannot make a host call from inside such a callback (it
+        fails there, after the calls before it had their effects)."""
+        for node in calls:
+            func = node.func
+            builtin = f"{func.id}()" if isinstance(func, ast.Name) else ".sort()"
+            shown = func.id if isinstance(func, ast.Name) else ""
+            called = [k.value for k in node.keywords if k.arg == "key"]
+            if shown in ("map", "filter") and node.args:
+                called.append(node.args[0])
+            for callback in called:
+                culprit = self._host_call_in(callback)
+                if culprit is not None:
+                    name, where = culprit
+                    yield self._problem(
+                        where,
+                        CALLBACK_RULE,
+                        f"`{name}` is a registered function, called back by `{builtin}` here: a "
+                        "registered function cannot be called from inside a callback a builtin makes",
+                    )
+
+    def _registered(self, name: str) -> bool:
+        return name in self.functions and name not in self.bound and name not in self.known
+
+    def _host_call_in(self, callback: ast.expr) -> tuple[str, ast.AST] | None:
+        """The registered function `callback` is, or the first one its lambda calls."""
+        if isinstance(callback, ast.Name):
+            return (callback.id, callback) if self._registered(callback.id) else None
+        if isinstance(callback, ast.Lambda):
+            for inner in ast.walk(callback.body):
+                if (
+                    isinstance(inner, ast.Call)
+                    and isinstance(inner.func, ast.Name)
+                    and self._registered(inner.func.id)
+                ):
+                    return inner.func.id, inner
+        return None
 
     # -- calls to registered functions ---------------------------------------------
 

@@ -393,6 +393,20 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         "Host functions",
+        "Call registered functions in loops and comprehensions, not inside a callback a builtin "
+        "calls (`key=` of `sorted`/`max`/`min`, `map`, `filter`): that raises NotImplementedError. "
+        "Compute first: `v = {x: fn(x) for x in xs}`, then `max(xs, key=lambda x: v[x])`.",
+        "max([1, 3, 2], key=lambda x: double(x))",
+        "error:NotImplementedError",
+    ),
+    Claim(
+        "Host functions",
+        "Values computed first by a comprehension sort and pick as usual, by a key that reads them.",
+        "v = {x: double(x) for x in [1, 3, 2]}\n(max(v, key=lambda x: v[x]), sorted(v, key=lambda x: -v[x]))",
+        "ok:(3, [3, 2, 1])",
+    ),
+    Claim(
+        "Host functions",
         "`flyte_map` is an alias of `parallel_map`; `fn` may also be given by name, as a string.",
         "flyte_map('double', [1, 2])",
         "ok:[2, 4]",
