@@ -419,7 +419,8 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         "Host functions",
-        "`await asyncio.gather(fn(a), fn(b))` over registered calls works and returns a list.",
+        "`await asyncio.gather(fn(a), fn(b))` over registered calls works and returns a list; "
+        "it makes the calls one after another: for concurrent calls use `parallel_map`.",
         "import asyncio\nawait asyncio.gather(double(1), double(2))",
         "ok:[2, 4]",
     ),
