@@ -747,6 +747,13 @@ VALID: list[Valid] = [
         "list(map(lambda t: t.upper(), [r['tier'] for r in filter(lambda r: r['tier'] == 'gold', rows)]))",
         ["GOLD", "GOLD"],
     ),
+    Valid(
+        "a class of the code's own whose sort method takes a key",
+        "class Table:\n    def __init__(self, ids):\n        self.ids = ids\n"
+        "    def sort(self, key):\n        return sorted([key(i) for i in self.ids])\n"
+        "Table([3, 1]).sort(key=lambda cid: get_customer(cid)['name'])",
+        ["Ada Lovelace", "Grace Hopper"],
+    ),
     Valid("module dunders", "[__name__, __doc__]", ["__main__", None]),
     Valid(
         "from __future__ import annotations",

@@ -296,7 +296,7 @@ def check_code(
             and c.func.id in _CALLBACK_BUILTINS
             and not (c.func.id in bound or c.func.id in functions or c.func.id in known)
         )
-        or (isinstance(c.func, ast.Attribute) and c.func.attr == "sort")
+        or (isinstance(c.func, ast.Attribute) and c.func.attr == "sort" and "sort" not in bound)
     ]
     if unknown and scan.annotations:
         in_annotations = {id(n) for a in scan.annotations for n in ast.walk(a)}
