@@ -460,3 +460,28 @@ def test_cli_run_with_the_demo_mcp_server(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2  # bad usage, naming the server
     assert "no-such-mcp-server" in bad.stderr and "cannot start" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "face", ["template", "runner", "openai", "toolset", "in a list", "in a toolset list"]
+)
+def test_a_connection_not_entered_is_refused_with_how_to_use_it(face: str) -> None:
+    import agent_tools as at
+
+    connection = connect(STDIO)  # not entered: no server is started
+    with pytest.raises(TypeError) as caught:
+        if face == "template":
+            orchestrator_from_str("1", inputs={}, tasks=connection)  # pyright: ignore[reportArgumentType]
+        elif face == "runner":
+            CodeRunner(connection)  # pyright: ignore[reportArgumentType]
+        elif face == "openai":
+            CodeTool(connection)  # pyright: ignore[reportArgumentType]
+        elif face == "toolset":
+            at.CodeToolset(connection)  # pyright: ignore[reportArgumentType]
+        elif face == "in a list":
+            orchestrator_from_str("1", inputs={}, tasks=[connection])
+        else:
+            at.CodeToolset([connection])
+    message = str(caught.value)
+    assert "MCPConnection" in message and "with connect(...) as functions:" in message
+    assert repr(connection).endswith("(closed, 0 tools)>")  # nothing was started

@@ -266,3 +266,19 @@ def test_an_mcp_server_through_pydantic_ai_is_called_from_code(mcp_stdio: Any) -
 def test_a_wrong_keyword_for_an_mcp_tool_is_refused_before_any_tool_runs(mcp_stdio: Any) -> None:
     script = run(at.CodeToolset([mcp_stdio]), "add(1, 2)\nadd(a=1, c=2)", "1")
     assert "unknown-argument" in script.returns[0] and "nothing ran" in script.returns[0]
+
+
+def test_one_mapping_or_one_toolset_may_stand_for_the_list() -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    script = run(at.CodeToolset({"times_three": lambda x: 3 * x}), "times_three(5)")
+    assert script.returns[0] == '{"result":15}'
+    script = run(at.CodeToolset(weather_tools(calls)), "get_weather('Oslo')['temp']", deps="ann")
+    assert script.returns[0] == '{"result":21}' and calls == [("get_weather", {"city": "Oslo", "unit": "c"})]
+
+
+def test_a_single_function_is_refused_naming_what_was_given() -> None:
+    def triple(x: int) -> int:
+        return 3 * x
+
+    with pytest.raises(TypeError, match="CodeToolset: tasks must be a list, got function"):
+        at.CodeToolset(triple)  # pyright: ignore[reportArgumentType]

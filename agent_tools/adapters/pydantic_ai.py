@@ -63,7 +63,7 @@ from agent_tools.adapters.pydantic_ai_guards import (
 from agent_tools.adapters.pydantic_ai_toolsets import SourceTool, ToolsetSource, step_tools
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRule, approval_rule
 from agent_tools.base.events import EventSink
-from agent_tools.sandbox.functions import BUILTIN_NAMES, register
+from agent_tools.sandbox.functions import BUILTIN_NAMES, not_tasks, register
 from agent_tools.sandbox.schema import python_name
 from agent_tools.task.approvals import resolve_store
 from agent_tools.task.state import SessionState
@@ -175,8 +175,11 @@ class _Registered:
             self.kind = "function"
         else:
             raise TypeError(
-                f"tasks: {item!r} is neither a callable, a pydantic-ai Tool or toolset, nor a mapping "
-                "of name to callable"
+                not_tasks(
+                    item,
+                    f"tasks: {item!r} is neither a callable, a pydantic-ai Tool or toolset, nor a "
+                    "mapping of name to callable",
+                )
             )
         self.static = _Entry(self, self.name, self.kind, self.doc)
 
@@ -288,6 +291,11 @@ class CodeToolset(FunctionToolset[Any]):
         self.on_event = on_event
         self._registered: list[_Registered] = []
         self._sources: list[ToolsetSource] = []
+        if isinstance(tasks, (str, bytes, Mapping, AbstractToolset)) or not isinstance(tasks, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance]
+            if isinstance(tasks, (Mapping, AbstractToolset)):
+                tasks = [tasks]  # one mapping or one toolset: a list of one
+            else:
+                raise TypeError(not_tasks(tasks, "CodeToolset: tasks must be a list"))
         for item in tasks:
             if isinstance(item, CodeToolset):
                 raise TypeError("tasks: a CodeToolset cannot be a task of another CodeToolset")

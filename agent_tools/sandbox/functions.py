@@ -58,6 +58,7 @@ __all__ = [
     "is_flyte_task",
     "is_record_class",
     "map_signature",
+    "not_tasks",
     "register",
 ]
 
@@ -713,6 +714,19 @@ def _flyte_task_function(task: Any) -> Callable[..., Any]:
     return call
 
 
+def not_tasks(value: object, what: str = "tasks must be a list of callables") -> str:
+    """The message for `value` given where tasks go and refused: `what`, what it got,
+    and, for a context manager (an MCP connection not entered yet), how to use it."""
+    shown = type(value).__name__
+    message = f"{what}, got {shown}"
+    if hasattr(value, "__enter__") or hasattr(value, "__aenter__"):
+        message += (
+            " (a context manager: enter it first, e.g. `with connect(...) as functions:`, "
+            "and pass the list it gives, `tasks=functions`)"
+        )
+    return message
+
+
 def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostFunction]:
     """Name each task by `__name__` (or by its key, for a mapping), refusing duplicates
     (`ValueError`), non-callables (`TypeError`) and names the sandbox reserves. A Flyte
@@ -724,7 +738,7 @@ def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostF
     if isinstance(tasks, Mapping):
         items = [(str(k), v) for k, v in typing.cast(Mapping[Any, Any], tasks).items()]
     elif isinstance(tasks, (str, bytes)) or not isinstance(tasks, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise TypeError(f"tasks must be a list of callables, got {type(tasks).__name__}")
+        raise TypeError(not_tasks(tasks))
     else:
         items = [(None, t) for t in tasks]
     out: dict[str, HostFunction] = {}
@@ -732,7 +746,7 @@ def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostF
         if is_flyte_task(task):
             task = _flyte_task_function(task)
         if not callable(task):
-            raise TypeError(f"tasks: {task!r} ({type(task).__name__}) is not callable")
+            raise TypeError(not_tasks(task, f"tasks: {task!r} is not callable"))
         name = key if key is not None else getattr(task, "__name__", None)
         if not isinstance(name, str) or not name.isidentifier():
             raise TypeError(f"tasks: {task!r} has no usable __name__; pass a mapping of name -> callable")
