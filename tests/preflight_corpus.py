@@ -400,6 +400,24 @@ WRONG: list[Wrong] = [
         "    send_email(c['email'], 'Hi', 'Hello', urgent='yes')",
         line=4,
     ),
+    # A dict literal for a model, dataclass or TypedDict parameter that evidently does not fit.
+    _w(
+        "a model's dict without a required field",
+        TYPE,
+        "create_shipment({'street': '1 Main St', 'city': 'Leeds'}, [{'sku': 'SKU-1', 'qty': 1}])",
+    ),
+    _w(
+        "a TypedDict item with a word for a number",
+        TYPE,
+        "to = {'street': '1 Main St', 'city': 'Leeds', 'postcode': 'LS1 1AA'}",
+        "create_shipment(to, [{'sku': 'SKU-1', 'qty': 'two'}])",
+        line=3,
+    ),
+    _w(
+        "a dataclass's dict with a number for a str",
+        TYPE,
+        "usage_report({'start': 2024, 'end': '2024-12-31'})",
+    ),
     # A registered function that a builtin would call back: Monty cannot make the call there.
     _w(
         "max by a key that calls a function",
@@ -753,6 +771,13 @@ VALID: list[Valid] = [
         "    def sort(self, key):\n        return sorted([key(i) for i in self.ids])\n"
         "Table([3, 1]).sort(key=lambda cid: get_customer(cid)['name'])",
         ["Ada Lovelace", "Grace Hopper"],
+    ),
+    Valid(
+        "a model's dict with its defaulted field left out, and one built with **",
+        "base = {'street': '1 Main St', 'city': 'Leeds'}\n"
+        "[create_shipment({**base, 'postcode': 'LS1 1AA'}, [{'sku': 'SKU-1', 'qty': 2}]),\n"
+        " create_shipment({'street': 'a', 'city': 'b', 'postcode': 'X 1', 'country': 'FR'}, [])]",
+        ["TRK-LS11AA-2", "TRK-X1-0"],
     ),
     Valid("module dunders", "[__name__, __doc__]", ["__main__", None]),
     Valid(

@@ -153,3 +153,25 @@ def test_a_tool_called_back_by_a_builtin_is_refused_before_any_tool_runs(
     assert "registered-call-in-callback" in refused and "nothing ran" in refused
     assert "get_weather" in refused and "comprehension" in refused  # the hint says what to write
     assert result_of(script.returns[1]) == start
+
+
+@pytest.mark.parametrize(
+    ("call", "rule"),
+    [
+        ("get_weather('Oslo', unit='kelvin')", "invalid-argument-type"),  # not one of the enum's values
+        ("add('2', 3)", "invalid-argument-type"),  # a str literal for an int
+        ("greet('Bo', punctuation=';')", "invalid-argument-type"),  # a Literal parameter
+        ("describe_person({'name': 'Ann', 'age': 41, 'address': 'Lyon'})", "invalid-argument-type"),
+        ("subtract()", "missing-argument"),
+        ("add(1, 2, 3)", "too-many-positional-arguments"),
+        ("class_(name='x', extra=1)", "unknown-argument"),
+    ],
+)
+def test_a_wrong_argument_from_the_schema_is_stopped_before_any_tool_runs(
+    route: str, http_server: HttpServer, call: str, rule: str
+) -> None:
+    start = bumps_so_far(route, http_server)
+    script = play(route, http_server, f"bump()\n{call}", "bumps()")
+    refused = script.returns[0]
+    assert f"error[{rule}]" in refused and "nothing ran" in refused and "line 2" in refused
+    assert result_of(script.returns[1]) == start

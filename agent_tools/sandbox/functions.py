@@ -59,6 +59,7 @@ __all__ = [
     "is_record_class",
     "map_signature",
     "not_tasks",
+    "record_keys",
     "register",
 ]
 
@@ -156,6 +157,19 @@ def is_record_class(tp: Any) -> bool:
         return False
     cls = typing.cast(type[Any], tp)
     return issubclass(cls, BaseModel) or dataclasses.is_dataclass(cls) or is_typeddict(cls)
+
+
+@functools.lru_cache(maxsize=256)
+def record_keys(cls: type[Any]) -> tuple[tuple[str, Any, bool], ...]:
+    """The keys of the dict that stands for the record class `cls` in the sandbox, as
+    (key, annotation, required). A key is said to be required only where no other
+    spelling would do: a pydantic field with an alias may also go by its name, so
+    none is required there."""
+    fields = _record_fields(cls)
+    aliased = issubclass(cls, BaseModel) and any(
+        info.alias or info.validation_alias for info in cls.model_fields.values()
+    )
+    return tuple((f.key, f.annotation, f.required and not aliased) for f in fields)
 
 
 def _needs_validation(tp: Any) -> bool:

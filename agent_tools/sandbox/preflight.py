@@ -39,6 +39,7 @@ from agent_tools.sandbox.functions import (
     HostFunction,
     is_record_class,
     map_signature,
+    record_keys,
 )
 
 __all__ = ["CALLBACK_RULE", "MONTY_BUILTINS", "MONTY_MODULES", "Problem", "bound_names", "check_code"]
@@ -525,7 +526,7 @@ class _Checker:
                     value,
                     "invalid-argument-type",
                     f"Argument `{name}` of function `{fn.name}` expects `{_describe(annotation)}`, "
-                    f"found `{_shown(value)}`",
+                    f"found `{_shown(value)}`{_issue(annotation, value)}",
                 )
 
 
@@ -622,7 +623,7 @@ def _accepts(annotation: Any, node: ast.expr) -> bool:
     if simple is not None:
         return kind in simple
     if is_record_class(tp):
-        return kind is dict
+        return kind is dict and _record_issue(tp, node) is None
     base = origin or tp
     if base in (list, tuple):
         return kind in (list, tuple) and _elements_ok(base, args, node)
@@ -663,6 +664,44 @@ def _unwrap(annotation: Any) -> Any:
     if isinstance(tp, type) and issubclass(tp, Enum):
         return Any
     return typing.cast(Any, tp)
+
+
+def _record_issue(cls: type[Any], node: ast.expr) -> str | None:
+    """What is evidently wrong with the dict display `node` given for the record class
+    `cls` (a key's literal value of the wrong type, a required key left out), or None.
+    Keys that are not string literals, and `**` expansions, leave a key's absence open."""
+    if not isinstance(node, ast.Dict):
+        return None
+    given: dict[str, ast.expr] = {}
+    complete = True
+    for key, value in zip(node.keys, node.values, strict=True):
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            given[key.value] = value
+        else:
+            complete = False
+    try:
+        keys = record_keys(cls)
+    except Exception:  # a class whose fields cannot be read: the host validates it
+        return None
+    for key, annotation, _ in keys:
+        value = given.get(key)
+        if value is not None and not _accepts(annotation, value):
+            return f"key `{key}` expects `{_describe(_unwrap(annotation))}`, found `{_shown(value)}`"
+    if complete:
+        missing = [key for key, _, required in keys if required and key not in given]
+        if missing:
+            return f"missing key{'s' if len(missing) > 1 else ''} {', '.join(f'`{m}`' for m in missing)}"
+    return None
+
+
+def _issue(annotation: Any, node: ast.expr) -> str:
+    """Why a refused literal does not fit, when a record class says more: `": ..."`."""
+    tp = _unwrap(annotation)
+    if is_record_class(tp) and _literal_type(node) is dict:
+        why = _record_issue(tp, node)
+        if why is not None:
+            return f" ({why})"
+    return ""
 
 
 def _elements_ok(base: type, args: tuple[Any, ...], node: ast.expr) -> bool:
