@@ -281,6 +281,7 @@ MISSING = "missing-argument"
 TWICE = "parameter-already-assigned"
 TYPE = "invalid-argument-type"
 CALLBACK = "registered-call-in-callback"
+MAP_FN = "unregistered-map-function"
 
 WRONG: list[Wrong] = [
     # Names: a misspelt or invented function, a builtin the sandbox lacks, a variable
@@ -418,6 +419,21 @@ WRONG: list[Wrong] = [
         TYPE,
         "usage_report({'start': 2024, 'end': '2024-12-31'})",
     ),
+    # parallel_map given what is not a registered function.
+    _w(
+        "parallel_map over a lambda that calls a function",
+        MAP_FN,
+        "rates = parallel_map(lambda c: convert_currency(10, c), ['USD', 'GBP'])",
+    ),
+    _w(
+        "parallel_map over a function the code defines",
+        MAP_FN,
+        "def name_of(cid):",
+        "    return get_customer(cid)['name']",
+        "names = parallel_map(name_of, [1, 2])",
+        line=4,
+    ),
+    _w("parallel_map over a misspelt function name", MAP_FN, "rows = parallel_map('get_costumer', [1, 2])"),
     # A registered function that a builtin would call back: Monty cannot make the call there.
     _w(
         "max by a key that calls a function",
@@ -778,6 +794,11 @@ VALID: list[Valid] = [
         "[create_shipment({**base, 'postcode': 'LS1 1AA'}, [{'sku': 'SKU-1', 'qty': 2}]),\n"
         " create_shipment({'street': 'a', 'city': 'b', 'postcode': 'X 1', 'country': 'FR'}, [])]",
         ["TRK-LS11AA-2", "TRK-X1-0"],
+    ),
+    Valid(
+        "parallel_map over a registered function by name, from a variable",
+        "fn = 'get_customer'\n[c['tier'] for c in parallel_map(fn, [1, 2])]",
+        ["gold", "silver"],
     ),
     Valid("module dunders", "[__name__, __doc__]", ["__main__", None]),
     Valid(

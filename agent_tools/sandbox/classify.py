@@ -20,7 +20,13 @@ from agent_tools.base.prompts import hint
 from agent_tools.base.record import HostCall
 from agent_tools.sandbox.core import ExecutionCore
 from agent_tools.sandbox.functions import FLYTE_MAP, PARALLEL_MAP, HostFunction
-from agent_tools.sandbox.preflight import CALLBACK_RULE, MONTY_BUILTINS, MONTY_MODULES, Problem
+from agent_tools.sandbox.preflight import (
+    CALLBACK_RULE,
+    MAP_FUNCTION_RULE,
+    MONTY_BUILTINS,
+    MONTY_MODULES,
+    Problem,
+)
 from agent_tools.sandbox.source import ColumnShifts, original_column
 
 __all__ = ["Classifier", "blocks", "cause_of", "frame_location", "preflight_error"]
@@ -261,6 +267,9 @@ def _unshifted(problem: Problem, shifts: ColumnShifts) -> Problem:
 def _preflight_hint(problem: Problem, source: str, functions: Mapping[str, HostFunction]) -> str:
     """The hint for the first problem: as the type check's, but an unknown name that is
     not called is a variable to define, not a function to register."""
+    if problem.code == MAP_FUNCTION_RULE:
+        registered = ", ".join(sorted(functions)) or "none"
+        return f"nothing ran; {hint('map-function', registered=registered)}"
     if problem.code == CALLBACK_RULE:
         called = problem.message.split("`")[1]
         return f"nothing ran; {hint('callback-call', name=called)}"

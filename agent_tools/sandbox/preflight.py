@@ -42,7 +42,15 @@ from agent_tools.sandbox.functions import (
     record_keys,
 )
 
-__all__ = ["CALLBACK_RULE", "MONTY_BUILTINS", "MONTY_MODULES", "Problem", "bound_names", "check_code"]
+__all__ = [
+    "CALLBACK_RULE",
+    "MAP_FUNCTION_RULE",
+    "MONTY_BUILTINS",
+    "MONTY_MODULES",
+    "Problem",
+    "bound_names",
+    "check_code",
+]
 
 MONTY_BUILTINS: frozenset[str] = frozenset({
     "ArithmeticError", "AssertionError", "AttributeError", "BaseException", "Ellipsis", "Exception",
@@ -70,6 +78,9 @@ MONTY_MODULES: frozenset[str] = frozenset({
 _CALLBACK_BUILTINS = frozenset({"sorted", "max", "min", "map", "filter"})
 """Builtins that call a function they are given (`key=`, or `map`'s and `filter`'s first
 argument) from where Monty cannot make a host call."""
+
+MAP_FUNCTION_RULE = "unregistered-map-function"
+"""The rule `parallel_map` given a lambda or a function of the code's own breaks."""
 
 CALLBACK_RULE = "registered-call-in-callback"
 """The rule a registered function called back by a builtin breaks (see `_Checker.callbacks`)."""
@@ -105,6 +116,8 @@ class _Scan:
 
     def __init__(self, tree: ast.AST) -> None:
         self.bound: set[str] = set()
+        self.defs: set[str] = set()
+        """The names of the functions and classes the code defines (`def`, `class`)."""
         self.loads: list[ast.Name] = []
         self.imports: list[ast.Import | ast.ImportFrom] = []
         self.calls: list[ast.Call] = []
@@ -147,6 +160,7 @@ class _Scan:
 
 def _bind_def(scan: _Scan, node: Any) -> None:
     scan.bound.add(node.name)
+    scan.defs.add(node.name)
     if getattr(node, "returns", None) is not None:
         scan.annotations.append(node.returns)
 
@@ -299,16 +313,26 @@ def check_code(
         )
         or (isinstance(c.func, ast.Attribute) and c.func.attr == "sort" and "sort" not in bound)
     ]
+    mapped = [
+        c
+        for c in scan.calls
+        if isinstance(c.func, ast.Name)
+        and c.func.id in _MAP_SIGNATURES
+        and c.args
+        and not (c.func.id in bound or c.func.id in functions or c.func.id in known)
+        and _not_registered(c.args[0], functions, scan.defs)
+    ]
     if unknown and scan.annotations:
         in_annotations = {id(n) for a in scan.annotations for n in ast.walk(a)}
         unknown = [n for n in unknown if id(n) not in in_annotations]
-    if not (unknown or scan.imports or calls or maps or callbacks):
+    if not (unknown or scan.imports or calls or maps or callbacks or mapped):
         return []
     checker = _Checker(code, functions, known, bound)
     problems = [
         *checker.check(scan, unknown, calls),
         *checker.map_keywords(maps),
         *checker.callbacks(callbacks),
+        *checker.map_functions(mapped),
     ]
     problems.sort(key=lambda p: (p.line, p.column))
     return problems[:limit]
@@ -415,6 +439,24 @@ class _Checker:
                     f"`{name}()` has no parameter `{keyword.arg}`{guess} "
                     f"(signature: `{_MAP_SIGNATURES[name]}`)",
                 )
+
+    def map_functions(self, calls: list[ast.Call]) -> Iterator[Problem]:
+        """`parallel_map` or `flyte_map` given what is evidently not a registered function
+        (see `_not_registered`)."""
+        for node in calls:
+            name = typing.cast(ast.Name, node.func).id
+            fn = node.args[0]
+            if isinstance(fn, ast.Lambda):
+                what = "a lambda"
+            elif isinstance(fn, ast.Name):
+                what = f"`{fn.id}`, a function the code defines"
+            else:
+                what = f"`{_shown(fn)}`, not the name of one"
+            yield self._problem(
+                fn,
+                MAP_FUNCTION_RULE,
+                f"`{name}()` calls a registered function once per item; its first argument is {what}",
+            )
 
     # -- registered functions called back by a builtin --------------------------------
 
@@ -579,6 +621,19 @@ _ITERABLES = (
     collections.abc.Set,
     collections.abc.MutableSet,
 )
+
+
+def _not_registered(fn: ast.expr, functions: Mapping[str, HostFunction], defs: set[str]) -> bool:
+    """Whether the first argument of `parallel_map` is evidently not a registered
+    function: a lambda, a function or class the code defines, or a string that names
+    no registered function. Anything else (a registered name, a variable) may be one."""
+    if isinstance(fn, ast.Lambda):
+        return True
+    if isinstance(fn, ast.Name):
+        return fn.id in defs
+    if isinstance(fn, ast.Constant) and isinstance(fn.value, str):
+        return fn.value not in functions
+    return False
 
 
 def _literal_type(node: ast.expr) -> type | None:
