@@ -360,3 +360,31 @@ def test_bad_tools_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "no_such_module_xyz" in done.stderr
     assert done.stdout == ""
+
+
+def test_chat_with_an_mcp_server_gives_the_same_answer(model_server: ScriptedModel, data_dir: Path) -> None:
+    """`--mcp SERVER`: the demo shop served over MCP (stdio, the official SDK) is what
+    the code calls; the model reads its tools as typed stubs and gets the same answer."""
+    server = f"{sys.executable} -m agent_tools.demo.mcp_server"
+    child = _spawn(["--base-url", model_server.base_url, "--model", "scripted", "--mcp", server], data_dir)
+    term = Terminal(child)
+    try:
+        term.expect("you> ")
+        term.line("How many customers does the shop have?")
+        shown = term.expect("The shop has 600 customers in total.")
+        assert "→ query('SELECT count(*) AS n FROM customers')" in shown  # the MCP tool, called live
+        assert '{"result":600}' in shown
+        term.expect("you> ")
+        description = model_server.requests[0]["tools"][0]["function"]["description"]
+        assert "def query(sql: str" in description  # the stub made from the tool's input schema
+        term.line("/quit")
+        child.expect(pexpect.EOF, timeout=TIMEOUT)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, term.text[-3000:]
+
+
+def test_chat_with_a_server_that_cannot_start_exits_2(tmp_path: Path) -> None:
+    done = _run(["--mcp", "no-such-mcp-server-xyz"], tmp_path, OPENAI_API_KEY="sk-test")
+    assert done.returncode == 2
+    assert "no-such-mcp-server-xyz" in done.stderr and "cannot start" in done.stderr
