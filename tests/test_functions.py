@@ -234,6 +234,59 @@ def test_await_on_a_non_registered_value_hints_to_drop_it() -> None:
     assert info.value.hint is not None and "drop the `await`" in info.value.hint
 
 
+@pytest.mark.parametrize(
+    ("code", "method"),
+    [
+        ("t = {'a': 1, 'b': add(1, 2)}\nmax(t, key=t.get)", "dict.get"),
+        ("list(map(str.upper, ['a', str(add(1, 2))]))", "str.upper"),
+        ("xs = [add(1, 2)]\nput = xs.append\nput(4)", "list.append"),
+    ],
+)
+def test_a_method_used_as_a_value_hints_to_call_or_wrap_it(code: str, method: str) -> None:
+    t = at.orchestrator_from_str(code, inputs={}, tasks=[add])
+    with pytest.raises(at.SandboxRuntimeError) as info:
+        t()
+    assert info.value.exc_type == "AttributeError"
+    assert info.value.hint is not None and f"`{method}` can be called" in info.value.hint
+
+
+def test_a_missing_attribute_gets_no_method_hint() -> None:
+    t = at.orchestrator_from_str("t = {'a': add(1, 2)}\nt.total", inputs={}, tasks=[add])
+    with pytest.raises(at.SandboxRuntimeError) as info:
+        t()
+    assert info.value.exc_type == "AttributeError" and info.value.hint is None
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "max([1, 2], key=lambda x: add(x, 1))",
+        "sorted([2, 1], key=lambda x: -add(x, 0))",
+        "list(map(lambda x: add(x, 1), [1]))",
+        "def f(x):\n    return add(x, 1)\nmin([1, 2], key=f)",  # past what the pre-flight check sees
+    ],
+)
+@pytest.mark.parametrize("preflight", ["fast", "off"])
+def test_a_registered_function_in_a_builtins_callback_is_explained(code: str, preflight: str) -> None:
+    calls: list[int] = []
+
+    def add(a: int, b: int) -> int:
+        calls.append(a)
+        return a + b
+
+    reply = at.CodeRunner([add], preflight=preflight).run(f"add(0, 0)\n{code}")  # pyright: ignore[reportArgumentType]
+    assert not reply.ok
+    assert (
+        "call it in a loop or comprehension" in reply.text
+        and "max(items, key=lambda x: values[x])" in reply.text
+    )
+    caught_before = preflight == "fast" and not code.startswith("def ")
+    if caught_before:
+        assert "nothing ran" in reply.text and calls == []
+    else:
+        assert "cannot suspend" in reply.text and calls[:1] == [0]
+
+
 def test_an_async_function_with_a_blocking_twin_is_called_through_the_twin() -> None:
     """`sandbox.functions.BLOCKING`: the sandbox calls the blocking twin from its own
     thread (no hop to an event loop); code outside the sandbox still awaits the function."""

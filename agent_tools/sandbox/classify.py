@@ -361,6 +361,24 @@ def _unsupported_hint(message: str) -> str:
 
 
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+_NO_ATTRIBUTE = re.compile(r"'(\w+)'(?: object)? has no attribute '(\w+)'")
+_BUILTIN_TYPES = {t.__name__: t for t in (dict, list, str, set, frozenset, tuple, bytes, int, float)}
+
+
+def _method_as_value(message: str) -> tuple[str, str] | None:
+    """(type, method) when Monty says a builtin type has no attribute that Python's
+    type has: the method exists in the sandbox as a call (`d.get(k)`), not as a value
+    (`key=d.get`, `map(str.upper, xs)`)."""
+    named = _NO_ATTRIBUTE.search(message)
+    if named is None:
+        return None
+    owner, attr = named.group(1), named.group(2)
+    kind = _BUILTIN_TYPES.get(owner)
+    if kind is None or attr.startswith("_") or not hasattr(kind, attr):
+        return None
+    return owner, attr
+
+
 _CANNOT_SUSPEND = re.compile(r"external function '([^']+)' cannot suspend")
 """Monty's words for a registered function called from a callback a builtin makes."""
 
@@ -378,6 +396,8 @@ def _hint(etype: str, message: str) -> str | None:
         return hint("no-os")
     if etype == "TypeError" and "can't be awaited" in message:
         return hint("await")
+    if etype == "AttributeError" and (method := _method_as_value(message)) is not None:
+        return hint("method-value", owner=method[0], method=method[1])
     if etype == "NotImplementedError" and (suspended := _CANNOT_SUSPEND.search(message)):
         return hint("callback-call", name=suspended.group(1))
     return None

@@ -296,6 +296,19 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         "Syntax",
+        "Methods of builtin types are called, not passed as values: `key=d.get` and "
+        "`map(str.upper, xs)` raise AttributeError; write `key=lambda k: d[k]`, `[s.upper() for s in xs]`.",
+        "d = {'a': 1, 'b': 2}\nmax(d, key=d.get)",
+        "error:AttributeError",
+    ),
+    Claim(
+        "Syntax",
+        "A method call works as usual: `d.get(k, default)`, `s.upper()`, `xs.append(x)`.",
+        "d = {'a': 1}\nxs = []\nxs.append(d.get('b', 0))\n(xs, 'a'.upper())",
+        "ok:([0], 'A')",
+    ),
+    Claim(
+        "Syntax",
         "`@dataclass` works, with defaults, `field(default_factory=...)` and `frozen=True`.",
         "from dataclasses import dataclass, field\n"
         "@dataclass(frozen=True)\nclass P:\n    x: int\n    tags: list = field(default_factory=list)\n"
