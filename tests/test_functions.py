@@ -250,6 +250,17 @@ def test_a_method_used_as_a_value_hints_to_call_or_wrap_it(code: str, method: st
     assert info.value.hint is not None and f"`{method}` can be called" in info.value.hint
 
 
+def test_a_name_a_sandbox_module_lacks_gets_its_own_hint() -> None:
+    t = at.orchestrator_from_str(
+        "from dataclasses import dataclass, asdict\nadd(1, 2)", inputs={}, tasks=[add]
+    )
+    with pytest.raises(at.SandboxRuntimeError) as info:
+        t()
+    assert info.value.exc_type == "ImportError"
+    assert info.value.hint is not None and "`dataclasses` has no `asdict`" in info.value.hint
+    assert "not available" not in info.value.hint  # the module itself is
+
+
 def test_a_missing_attribute_gets_no_method_hint() -> None:
     t = at.orchestrator_from_str("t = {'a': add(1, 2)}\nt.total", inputs={}, tasks=[add])
     with pytest.raises(at.SandboxRuntimeError) as info:

@@ -361,6 +361,7 @@ def _unsupported_hint(message: str) -> str:
 
 
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+_MISSING_NAME = re.compile(r"cannot import name '([^']+)' from '([^']+)'")
 _NO_ATTRIBUTE = re.compile(r"'(\w+)'(?: object)? has no attribute '(\w+)'")
 _BUILTIN_TYPES = {t.__name__: t for t in (dict, list, str, set, frozenset, tuple, bytes, int, float)}
 
@@ -384,6 +385,8 @@ _CANNOT_SUSPEND = re.compile(r"external function '([^']+)' cannot suspend")
 
 
 def _hint(etype: str, message: str) -> str | None:
+    if etype == "ImportError" and (name := _MISSING_NAME.search(message)) is not None:
+        return hint("import-name", name=name.group(1), module=name.group(2))
     if etype in ("ModuleNotFoundError", "ImportError"):
         missing = _MISSING_MODULE.search(message)
         module = missing.group(1) if missing else ""
