@@ -37,7 +37,15 @@ CHECKED = at.SandboxedConfig(type_check=True)
         ("ModuleNotFoundError", "No module named 'heapq'", "heapq"),
         ("ModuleNotFoundError", "No module named 'numpy'", "module-missing"),
         ("ModuleNotFoundError", "the import machinery is not available", "module-missing"),
-        ("ImportError", "cannot import name 'x' from 'json'", "module-missing"),
+        ("ImportError", "cannot import name 'x' from 'json'", "import-name"),
+        ("ImportError", "No module named 'numpy'", "module-missing"),
+        ("AttributeError", "'dict' object has no attribute 'get'", "method-value"),
+        ("AttributeError", "type object 'str' has no attribute 'upper'", "method-value"),
+        (
+            "NotImplementedError",
+            "external function 'f' cannot suspend in this synchronous context",
+            "callback-call",
+        ),
         ("RuntimeError", "datetime is not supported in this environment", "clock"),
         ("RuntimeError", "time.time() is not supported in this environment", "clock"),
         ("RuntimeError", "date.today() is not supported in this environment", "clock"),
@@ -56,6 +64,16 @@ def test_runtime_errors_get_the_hint_that_names_their_cause(etype: str, message:
         )
         assert _hint(etype, message) == expected
         return
+    if key == "import-name":
+        assert _hint(etype, message) == hint(key, name="x", module="json")
+        return
+    if key == "method-value":
+        owner, method = ("dict", "get") if "dict" in message else ("str", "upper")
+        assert _hint(etype, message) == hint(key, owner=owner, method=method)
+        return
+    if key == "callback-call":
+        assert _hint(etype, message) == hint(key, name="f")
+        return
     assert _hint(etype, message) == hint(key)
 
 
@@ -67,6 +85,10 @@ def test_runtime_errors_get_the_hint_that_names_their_cause(etype: str, message:
         ("TypeError", "unsupported operand type(s) for +: 'int' and 'str'"),
         ("RuntimeError", "something else went wrong"),
         ("ModuleNotFoundErrorX", "No module named 'heapq'"),
+        ("AttributeError", "'dict' object has no attribute 'total'"),
+        ("AttributeError", "'Money' object has no attribute 'get'"),
+        ("AttributeError", "'dict' object has no attribute '__len__'"),
+        ("ValueError", "external function 'f' cannot suspend in this synchronous context"),
     ],
 )
 def test_other_errors_get_no_hint(etype: str, message: str) -> None:
