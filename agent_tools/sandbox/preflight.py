@@ -447,15 +447,14 @@ class _Checker:
             name = typing.cast(ast.Name, node.func).id
             fn = node.args[0]
             if isinstance(fn, ast.Lambda):
-                what = "a lambda"
+                what = "its first argument is a lambda"
             elif isinstance(fn, ast.Name):
-                what = f"`{fn.id}`, a function the code defines"
+                what = f"its first argument is `{fn.id}`, a function the code defines"
             else:
-                what = f"`{_shown(fn)}`, not the name of one"
+                registered = ", ".join(sorted(self.functions)) or "none"
+                what = f"{_shown(fn)} is not a registered function (registered: {registered})"
             yield self._problem(
-                fn,
-                MAP_FUNCTION_RULE,
-                f"`{name}()` calls a registered function once per item; its first argument is {what}",
+                fn, MAP_FUNCTION_RULE, f"`{name}()` calls a registered function once per item; {what}"
             )
 
     # -- registered functions called back by a builtin --------------------------------
