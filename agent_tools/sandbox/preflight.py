@@ -788,7 +788,8 @@ def _describe(annotation: Any) -> str:
         return "Any"
     if isinstance(annotation, type) and not get_args(annotation):
         if is_record_class(annotation):
-            return f"dict (a {annotation.__name__})"
+            name = annotation.__name__
+            return f"dict ({'an' if name[:1].lower() in 'aeiou' else 'a'} {name})"
         return annotation.__name__
     text = repr(annotation).replace("typing.", "")
     return text
