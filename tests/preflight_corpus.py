@@ -401,6 +401,15 @@ WRONG: list[Wrong] = [
         "    send_email(c['email'], 'Hi', 'Hello', urgent='yes')",
         line=4,
     ),
+    # A name the sandbox's module lacks, though CPython's has it.
+    _w(
+        "a typing name the sandbox lacks",
+        IMPORT,
+        "from typing import Any, cast",
+        "n = cast(int, get_customer(1)['id'])",
+    ),
+    _w("OrderedDict", IMPORT, "from collections import OrderedDict", "seen = OrderedDict()"),
+    _w("asdict", IMPORT, "from dataclasses import dataclass, asdict"),
     # A dict literal for a model, dataclass or TypedDict parameter that evidently does not fit.
     _w(
         "a model's dict without a required field",

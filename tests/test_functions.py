@@ -258,6 +258,7 @@ def test_a_name_a_sandbox_module_lacks_gets_its_own_hint() -> None:
         t()
     assert info.value.exc_type == "ImportError"
     assert info.value.hint is not None and "`dataclasses` has no `asdict`" in info.value.hint
+    assert "it has: FrozenInstanceError, MISSING, dataclass, field, is_dataclass" in info.value.hint
     assert "not available" not in info.value.hint  # the module itself is
 
 

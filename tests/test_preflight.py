@@ -7,6 +7,7 @@ session it knows what earlier successful runs defined, and only that."""
 from __future__ import annotations
 
 import builtins
+import importlib
 import sys
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 import agent_tools as at
 from agent_tools.sandbox.functions import register
-from agent_tools.sandbox.preflight import MONTY_BUILTINS, MONTY_MODULES, check_code
+from agent_tools.sandbox.preflight import MONTY_BUILTINS, MONTY_MODULE_NAMES, MONTY_MODULES, check_code
 from agent_tools.sandbox.source import prepare_source, wrap_map_iterables
 from evals.domains import functions_for
 from evals.schema import Task, load_datasets
@@ -99,6 +100,60 @@ def test_every_other_stdlib_module_fails_to_import(monty: Any) -> None:
     assert "heapq" in others and "statistics" in others
     with monty.checkout() as session:
         assert _not_importable(session, others) == others
+
+
+def _names_imported(session: pydantic_monty.MontySession, module: str, names: list[str]) -> list[str]:
+    """Of `names`, those `from module import name` finds in the sandbox, in one run."""
+    body = "".join(
+        f"try:\n    from {module} import {n}\n    out.append({n!r})\nexcept ImportError:\n    pass\n"
+        for n in names
+    )
+    return session.feed_run("out = []\n" + body + "out")
+
+
+def test_monty_module_names_are_what_each_module_has(monty: Any) -> None:
+    """Both ways: every listed name imports, and every other public name of CPython's
+    module does not, so the pre-flight check refuses only what really fails."""
+    assert set(MONTY_MODULE_NAMES) == MONTY_MODULES - {"os"}
+    for module, listed in MONTY_MODULE_NAMES.items():
+        python = sorted(n for n in dir(importlib.import_module(module)) if not n.startswith("_"))
+        with monty.checkout() as session:
+            assert _names_imported(session, module, sorted(listed)) == sorted(listed), module
+        with monty.checkout() as session:
+            others = [n for n in python if n not in listed]
+            assert _names_imported(session, module, others) == [], module
+
+
+@pytest.mark.parametrize(
+    ("code", "member"),
+    [
+        ("from typing import TypedDict, cast", "TypedDict"),
+        ("from collections import OrderedDict", "OrderedDict"),
+        ("from functools import cmp_to_key", "cmp_to_key"),
+        ("from dataclasses import dataclass, asdict", "asdict"),
+        ("from json import JSONDecoder", "JSONDecoder"),
+    ],
+)
+def test_a_name_the_sandbox_module_lacks_is_refused_before_any_call(code: str, member: str) -> None:
+    host = Host()
+    error = refused(f"log('start')\n{code}", host)
+    assert host.calls == []
+    assert f"has no member `{member}` in the sandbox" in error.message
+    assert error.hint is not None and error.hint.startswith("nothing ran") and "it has:" in error.hint
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from typing import Any, Dict, List, Optional, Union",
+        "from collections import Counter, defaultdict, deque, namedtuple",
+        "from functools import lru_cache, partial, reduce",
+        "from os.path import join",
+        "from datetime import date, datetime, timedelta, timezone",
+    ],
+)
+def test_names_the_sandbox_modules_have_pass(code: str) -> None:
+    assert check_code(f"{code}\n1", {}) == []
 
 
 # -- the corpus -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from agent_tools.sandbox.preflight import (
     CALLBACK_RULE,
     MAP_FUNCTION_RULE,
     MONTY_BUILTINS,
+    MONTY_MODULE_NAMES,
     MONTY_MODULES,
     Problem,
 )
@@ -267,6 +268,9 @@ def _unshifted(problem: Problem, shifts: ColumnShifts) -> Problem:
 def _preflight_hint(problem: Problem, source: str, functions: Mapping[str, HostFunction]) -> str:
     """The hint for the first problem: as the type check's, but an unknown name that is
     not called is a variable to define, not a function to register."""
+    member = _NO_MEMBER.search(problem.message) if problem.code == "unresolved-import" else None
+    if member is not None:
+        return f"nothing ran; {_import_name_hint(member.group(1), member.group(2))}"
     if problem.code == MAP_FUNCTION_RULE:
         registered = ", ".join(sorted(functions)) or "none"
         return f"nothing ran; {hint('map-function', registered=registered)}"
@@ -361,9 +365,16 @@ def _unsupported_hint(message: str) -> str:
 
 
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+_NO_MEMBER = re.compile(r"Module `([^`]+)` has no member `([^`]+)`")
 _MISSING_NAME = re.compile(r"cannot import name '([^']+)' from '([^']+)'")
 _NO_ATTRIBUTE = re.compile(r"'(\w+)'(?: object)? has no attribute '(\w+)'")
 _BUILTIN_TYPES = {t.__name__: t for t in (dict, list, str, set, frozenset, tuple, bytes, int, float)}
+
+
+def _import_name_hint(module: str, name: str) -> str:
+    has = MONTY_MODULE_NAMES.get(module)
+    listed = ", ".join(sorted(has)) if has else "see the capability sheet"
+    return hint("import-name", module=module, name=name, has=listed)
 
 
 def _method_as_value(message: str) -> tuple[str, str] | None:
@@ -386,7 +397,7 @@ _CANNOT_SUSPEND = re.compile(r"external function '([^']+)' cannot suspend")
 
 def _hint(etype: str, message: str) -> str | None:
     if etype == "ImportError" and (name := _MISSING_NAME.search(message)) is not None:
-        return hint("import-name", name=name.group(1), module=name.group(2))
+        return _import_name_hint(name.group(2), name.group(1))
     if etype in ("ModuleNotFoundError", "ImportError"):
         missing = _MISSING_MODULE.search(message)
         module = missing.group(1) if missing else ""

@@ -23,6 +23,7 @@ import builtins
 import collections.abc
 import difflib
 import functools
+import importlib
 import inspect
 import re
 import types
@@ -47,6 +48,7 @@ __all__ = [
     "MAP_FUNCTION_RULE",
     "MONTY_BUILTINS",
     "MONTY_MODULES",
+    "MONTY_MODULE_NAMES",
     "Problem",
     "bound_names",
     "check_code",
@@ -74,6 +76,99 @@ MONTY_MODULES: frozenset[str] = frozenset({
     "random", "re", "sys", "time", "tomllib", "typing", "unicodedata"
 })  # fmt: skip
 """The modules the sandbox can import (pydantic-monty 1.4)."""
+
+MONTY_MODULE_NAMES: dict[str, frozenset[str]] = {
+    "asyncio": frozenset({"gather", "run", "sleep"}),
+    "base64": frozenset({
+        "MAXBINSIZE", "MAXLINESIZE", "a85decode", "a85encode", "b16decode", "b16encode", "b32decode",
+        "b32encode", "b32hexdecode", "b32hexencode", "b64decode", "b64encode", "b85decode", "b85encode",
+        "decodebytes", "encodebytes", "standard_b64decode", "standard_b64encode", "urlsafe_b64decode",
+        "urlsafe_b64encode"
+    }),
+    "binascii": frozenset({
+        "Error", "Incomplete", "a2b_base64", "a2b_hex", "a2b_qp", "a2b_uu", "b2a_base64", "b2a_hex",
+        "b2a_qp", "b2a_uu", "crc32", "crc_hqx", "hexlify", "unhexlify"
+    }),
+    "bisect": frozenset({"bisect", "bisect_left", "bisect_right", "insort", "insort_left", "insort_right"}),
+    "collections": frozenset({"Counter", "defaultdict", "deque", "namedtuple"}),
+    "copy": frozenset({"copy", "deepcopy"}),
+    "csv": frozenset({
+        "Dialect", "DictReader", "DictWriter", "Error", "QUOTE_ALL", "QUOTE_MINIMAL", "QUOTE_NONE",
+        "QUOTE_NONNUMERIC", "excel", "excel_tab", "field_size_limit", "get_dialect", "list_dialects",
+        "reader", "unix_dialect", "writer"
+    }),
+    "dataclasses": frozenset({"FrozenInstanceError", "MISSING", "dataclass", "field", "is_dataclass"}),
+    "datetime": frozenset({"date", "datetime", "time", "timedelta", "timezone"}),
+    "decimal": frozenset({
+        "BasicContext", "Clamped", "Context", "ConversionSyntax", "Decimal", "DecimalException",
+        "DecimalTuple", "DefaultContext", "DivisionByZero", "DivisionImpossible", "DivisionUndefined",
+        "ExtendedContext", "FloatOperation", "HAVE_CONTEXTVAR", "HAVE_THREADS", "Inexact", "InvalidContext",
+        "InvalidOperation", "MAX_EMAX", "MAX_PREC", "MIN_EMIN", "MIN_ETINY", "Overflow", "ROUND_05UP",
+        "ROUND_CEILING", "ROUND_DOWN", "ROUND_FLOOR", "ROUND_HALF_DOWN", "ROUND_HALF_EVEN", "ROUND_HALF_UP",
+        "ROUND_UP", "Rounded", "Subnormal", "Underflow", "getcontext", "localcontext", "setcontext"
+    }),
+    "functools": frozenset({"cache", "lru_cache", "partial", "reduce"}),
+    "hashlib": frozenset({
+        "algorithms_available", "algorithms_guaranteed", "blake2b", "blake2s", "md5", "new", "pbkdf2_hmac",
+        "sha1", "sha224", "sha256", "sha384", "sha3_224", "sha3_256", "sha3_384", "sha3_512", "sha512",
+        "shake_128", "shake_256"
+    }),
+    "itertools": frozenset({
+        "accumulate", "chain", "combinations", "combinations_with_replacement", "compress", "count",
+        "cycle", "dropwhile", "filterfalse", "groupby", "islice", "pairwise", "permutations", "product",
+        "repeat", "starmap", "takewhile", "tee", "zip_longest"
+    }),
+    "json": frozenset({"JSONDecodeError", "dump", "dumps", "load", "loads"}),
+    "math": frozenset({
+        "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "ceil", "comb", "copysign",
+        "cos", "cosh", "degrees", "dist", "e", "erf", "erfc", "exp", "exp2", "expm1", "fabs", "factorial",
+        "floor", "fmod", "frexp", "fsum", "gamma", "gcd", "hypot", "inf", "isclose", "isfinite", "isinf",
+        "isnan", "isqrt", "lcm", "ldexp", "lgamma", "log", "log10", "log1p", "log2", "modf", "nan",
+        "nextafter", "perm", "pi", "pow", "prod", "radians", "remainder", "sin", "sinh", "sqrt", "tan",
+        "tanh", "tau", "trunc", "ulp"
+    }),
+    "pathlib": frozenset({"Path"}),
+    "posixpath": frozenset({
+        "abspath", "altsep", "basename", "commonpath", "commonprefix", "curdir", "defpath", "devnull",
+        "dirname", "exists", "expanduser", "expandvars", "extsep", "getatime", "getctime", "getmtime",
+        "getsize", "isabs", "isdir", "isfile", "islink", "ismount", "join", "lexists", "normcase",
+        "normpath", "pardir", "pathsep", "realpath", "relpath", "samefile", "samestat", "sep", "split",
+        "splitdrive", "splitext", "supports_unicode_filenames"
+    }),
+    "random": frozenset({
+        "Random", "betavariate", "choice", "choices", "expovariate", "gammavariate", "gauss", "getrandbits",
+        "getstate", "lognormvariate", "normalvariate", "paretovariate", "randbytes", "randint", "random",
+        "randrange", "sample", "seed", "setstate", "shuffle", "triangular", "uniform", "vonmisesvariate",
+        "weibullvariate"
+    }),
+    "re": frozenset({
+        "A", "ASCII", "DOTALL", "I", "IGNORECASE", "M", "MULTILINE", "Match", "NOFLAG", "Pattern", "S",
+        "compile", "error", "escape", "findall", "finditer", "fullmatch", "match", "search", "split", "sub"
+    }),
+    "sys": frozenset({
+        "abiflags", "api_version", "argv", "base_exec_prefix", "base_prefix", "builtin_module_names",
+        "byteorder", "copyright", "dont_write_bytecode", "exec_prefix", "executable", "flags", "float_info",
+        "float_repr_style", "hexversion", "maxsize", "maxunicode", "platform", "platlibdir", "prefix",
+        "pycache_prefix", "stderr", "stdout", "version", "version_info"
+    }),
+    "time": frozenset({
+        "altzone", "asctime", "ctime", "daylight", "gmtime", "localtime", "mktime", "monotonic",
+        "monotonic_ns", "perf_counter", "perf_counter_ns", "process_time", "process_time_ns", "sleep",
+        "strftime", "strptime", "thread_time", "thread_time_ns", "time", "time_ns", "timezone", "tzname"
+    }),
+    "tomllib": frozenset({"TOMLDecodeError", "load", "loads"}),
+    "typing": frozenset({
+        "Annotated", "Any", "Callable", "ClassVar", "Dict", "Final", "FrozenSet", "Generator", "Generic",
+        "Iterable", "Iterator", "List", "Literal", "Mapping", "Never", "NoReturn", "Optional", "Protocol",
+        "Self", "Sequence", "Set", "TYPE_CHECKING", "Tuple", "Type", "TypeVar", "Union"
+    }),
+    "unicodedata": frozenset({
+        "category", "combining", "is_normalized", "lookup", "name", "normalize", "unidata_version"
+    }),
+}  # fmt: skip
+"""The names `from <module> import <name>` finds in each module the sandbox has (but
+`os`, whose names reach the host): of the public names of CPython's module, those the
+installed Monty has. `tests/test_preflight.py` checks both ways against it."""
 
 _CALLBACK_BUILTINS = frozenset({"sorted", "max", "min", "map", "filter"})
 """Builtins that call a function they are given (`key=`, or `map`'s and `filter`'s first
@@ -420,6 +515,16 @@ class _Checker:
                     "unresolved-import",
                     f"Cannot resolve imported module `{module.lstrip('.') or module}`",
                 )
+            elif isinstance(node, ast.ImportFrom):
+                has = MONTY_MODULE_NAMES.get(module)
+                missing = [] if has is None else [a.name for a in node.names if a.name not in has]
+                for name in missing:
+                    if name != "*" and name in _python_names(module):
+                        yield self._problem(
+                            node,
+                            "unresolved-import",
+                            f"Module `{module}` has no member `{name}` in the sandbox",
+                        )
 
     # -- calls to the builtin maps ---------------------------------------------------
 
@@ -620,6 +725,16 @@ _ITERABLES = (
     collections.abc.Set,
     collections.abc.MutableSet,
 )
+
+
+@functools.cache
+def _python_names(module: str) -> frozenset[str]:
+    """The public names of CPython's own `module`: a name the sandbox's module lacks is
+    refused only if Python has it (so a name of Monty's own is never refused)."""
+    try:
+        return frozenset(n for n in dir(importlib.import_module(module)) if not n.startswith("_"))
+    except Exception:
+        return frozenset()
 
 
 def _not_registered(fn: ast.expr, functions: Mapping[str, HostFunction], defs: set[str]) -> bool:
