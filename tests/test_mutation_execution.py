@@ -38,6 +38,7 @@ CHECKED = at.SandboxedConfig(type_check=True)
         ("ModuleNotFoundError", "No module named 'numpy'", "module-missing"),
         ("ModuleNotFoundError", "the import machinery is not available", "module-missing"),
         ("ImportError", "cannot import name 'x' from 'json'", "import-name"),
+        ("AttributeError", "module 'asyncio' has no attribute 'create_task'", "module-member"),
         ("ImportError", "No module named 'numpy'", "module-missing"),
         ("AttributeError", "'dict' object has no attribute 'get'", "method-value"),
         ("AttributeError", "type object 'str' has no attribute 'upper'", "method-value"),
@@ -69,6 +70,11 @@ def test_runtime_errors_get_the_hint_that_names_their_cause(etype: str, message:
             key, name="x", module="json", has="JSONDecodeError, dump, dumps, load, loads"
         )
         return
+    if key == "module-member":
+        assert _hint(etype, message) == hint(
+            "import-name", name="create_task", module="asyncio", has="gather, run, sleep"
+        )
+        return
     if key == "method-value":
         owner, method = ("dict", "get") if "dict" in message else ("str", "upper")
         assert _hint(etype, message) == hint(key, owner=owner, method=method)
@@ -88,6 +94,7 @@ def test_runtime_errors_get_the_hint_that_names_their_cause(etype: str, message:
         ("RuntimeError", "something else went wrong"),
         ("ModuleNotFoundErrorX", "No module named 'heapq'"),
         ("AttributeError", "'dict' object has no attribute 'total'"),
+        ("AttributeError", "module 'numpy' has no attribute 'array'"),
         ("AttributeError", "'Money' object has no attribute 'get'"),
         ("AttributeError", "'dict' object has no attribute '__len__'"),
         ("ValueError", "external function 'f' cannot suspend in this synchronous context"),

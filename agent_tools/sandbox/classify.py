@@ -365,6 +365,7 @@ def _unsupported_hint(message: str) -> str:
 
 
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+_MODULE_ATTRIBUTE = re.compile(r"module '([^']+)' has no attribute '([^']+)'")
 _NO_MEMBER = re.compile(r"Module `([^`]+)` has no member `([^`]+)`")
 _MISSING_NAME = re.compile(r"cannot import name '([^']+)' from '([^']+)'")
 _NO_ATTRIBUTE = re.compile(r"'(\w+)'(?: object)? has no attribute '(\w+)'")
@@ -410,6 +411,9 @@ def _hint(etype: str, message: str) -> str | None:
         return hint("no-os")
     if etype == "TypeError" and "can't be awaited" in message:
         return hint("await")
+    if etype == "AttributeError" and (member := _MODULE_ATTRIBUTE.search(message)) is not None:
+        module, name = member.group(1), member.group(2)
+        return _import_name_hint(module, name) if module in MONTY_MODULE_NAMES else None
     if etype == "AttributeError" and (method := _method_as_value(message)) is not None:
         return hint("method-value", owner=method[0], method=method[1])
     if etype == "NotImplementedError" and (suspended := _CANNOT_SUSPEND.search(message)):
