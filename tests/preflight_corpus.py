@@ -282,6 +282,7 @@ TWICE = "parameter-already-assigned"
 TYPE = "invalid-argument-type"
 CALLBACK = "registered-call-in-callback"
 MAP_FN = "unregistered-map-function"
+MEMBER = "unresolved-attribute"
 
 WRONG: list[Wrong] = [
     # Names: a misspelt or invented function, a builtin the sandbox lacks, a variable
@@ -409,6 +410,13 @@ WRONG: list[Wrong] = [
         "n = cast(int, get_customer(1)['id'])",
     ),
     _w("OrderedDict", IMPORT, "from collections import OrderedDict", "seen = OrderedDict()"),
+    _w(
+        "a member the sandbox's module lacks",
+        MEMBER,
+        "import collections",
+        "seen = collections.OrderedDict()",
+        line=3,
+    ),
     _w("asdict", IMPORT, "from dataclasses import dataclass, asdict"),
     # A dict literal for a model, dataclass or TypedDict parameter that evidently does not fit.
     _w(

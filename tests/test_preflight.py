@@ -143,6 +143,37 @@ def test_a_name_the_sandbox_module_lacks_is_refused_before_any_call(code: str, m
 
 
 @pytest.mark.parametrize(
+    ("code", "member"),
+    [
+        ("import asyncio\nasync def f():\n    return 1\nasyncio.create_task(f())", "create_task"),
+        ("import collections\nseen = collections.OrderedDict()", "OrderedDict"),
+        ("import functools as ft\nkey = ft.cmp_to_key(lambda a, b: a - b)", "cmp_to_key"),
+    ],
+)
+def test_a_member_the_sandbox_module_lacks_is_refused_before_any_call(code: str, member: str) -> None:
+    host = Host()
+    error = refused(f"log('start')\n{code}", host)
+    assert "error[unresolved-attribute] Module" in error.diagnostics
+    assert f"has no member `{member}` in the sandbox" in error.message
+    assert error.hint is not None and error.hint.startswith("nothing ran") and "it has:" in error.hint
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import collections as c\nc.Counter('ab')['a']",
+        # rebound: from here on `datetime` is the class
+        "import datetime\nfrom datetime import datetime\ndatetime.fromisoformat('2024-01-01').year",
+        "import json\ntry:\n    json.JSONDecoder\nexcept AttributeError:\n    pass\n1",  # ready for it
+        "import math\nmath.tau > 6",
+        "def f(json):\n    return json.JSONDecoder\nimport json\n1",  # a parameter shadows the module
+    ],
+)
+def test_members_the_sandbox_has_or_that_are_not_the_module_pass(code: str) -> None:
+    assert check_code(code, {}) == []
+
+
+@pytest.mark.parametrize(
     "code",
     [
         "from typing import Any, Dict, List, Optional, Union",
@@ -173,6 +204,7 @@ def test_the_corpus_is_big_and_covers_every_rule() -> None:
         "invalid-argument-type",
         "registered-call-in-callback",
         "unregistered-map-function",
+        "unresolved-attribute",
     }
 
 

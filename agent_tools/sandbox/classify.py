@@ -268,7 +268,11 @@ def _unshifted(problem: Problem, shifts: ColumnShifts) -> Problem:
 def _preflight_hint(problem: Problem, source: str, functions: Mapping[str, HostFunction]) -> str:
     """The hint for the first problem: as the type check's, but an unknown name that is
     not called is a variable to define, not a function to register."""
-    member = _NO_MEMBER.search(problem.message) if problem.code == "unresolved-import" else None
+    member = (
+        _NO_MEMBER.search(problem.message)
+        if problem.code in ("unresolved-import", "unresolved-attribute")
+        else None
+    )
     if member is not None:
         return f"nothing ran; {_import_name_hint(member.group(1), member.group(2))}"
     if problem.code == MAP_FUNCTION_RULE:

@@ -211,6 +211,8 @@ class _Scan:
 
     def __init__(self, tree: ast.AST) -> None:
         self.bound: set[str] = set()
+        self.attributes: list[ast.Attribute] = []
+        """Attributes of a plain name (`asyncio.create_task`, `row.total`)."""
         self.defs: set[str] = set()
         """The names of the functions and classes the code defines (`def`, `class`)."""
         self.loads: list[ast.Name] = []
@@ -249,6 +251,9 @@ class _Scan:
                     push(child)
             if kind is ast.Call:
                 calls.append(typing.cast(ast.Call, node))
+            elif kind is ast.Attribute:
+                if type(node.value) is ast.Name:
+                    self.attributes.append(node)
             elif kind in _BINDERS:
                 _BINDERS[kind](self, node)
 
@@ -417,10 +422,11 @@ def check_code(
         and not (c.func.id in bound or c.func.id in functions or c.func.id in known)
         and _not_registered(c.args[0], functions, scan.defs)
     ]
+    members = _missing_members(scan, tree) if scan.attributes and scan.imports else []
     if unknown and scan.annotations:
         in_annotations = {id(n) for a in scan.annotations for n in ast.walk(a)}
         unknown = [n for n in unknown if id(n) not in in_annotations]
-    if not (unknown or scan.imports or calls or maps or callbacks or mapped):
+    if not (unknown or scan.imports or calls or maps or callbacks or mapped or members):
         return []
     checker = _Checker(code, functions, known, bound)
     problems = [
@@ -428,6 +434,7 @@ def check_code(
         *checker.map_keywords(maps),
         *checker.callbacks(callbacks),
         *checker.map_functions(mapped),
+        *checker.members(members),
     ]
     problems.sort(key=lambda p: (p.line, p.column))
     return problems[:limit]
@@ -544,6 +551,13 @@ class _Checker:
                     f"`{name}()` has no parameter `{keyword.arg}`{guess} "
                     f"(signature: `{_MAP_SIGNATURES[name]}`)",
                 )
+
+    def members(self, found: list[tuple[ast.Attribute, str]]) -> Iterator[Problem]:
+        """`module.name` where the sandbox's module lacks `name` (see `_missing_members`)."""
+        for node, module in found:
+            yield self._problem(
+                node, "unresolved-attribute", f"Module `{module}` has no member `{node.attr}` in the sandbox"
+            )
 
     def map_functions(self, calls: list[ast.Call]) -> Iterator[Problem]:
         """`parallel_map` or `flyte_map` given what is evidently not a registered function
@@ -725,6 +739,55 @@ _ITERABLES = (
     collections.abc.Set,
     collections.abc.MutableSet,
 )
+
+
+def _missing_members(scan: _Scan, tree: ast.AST) -> list[tuple[ast.Attribute, str]]:
+    """`module.name` read where `module` was bound by `import module` (or `as` a name)
+    and by nothing else, and the sandbox's module lacks `name` though Python's has it;
+    not inside a `try` (the code may be ready for it to be missing)."""
+    modules: dict[str, str] = {}
+    for node in scan.imports:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in MONTY_MODULE_NAMES:
+                    modules[alias.asname or alias.name] = alias.name
+    found = [
+        (node, modules[name])
+        for node in scan.attributes
+        if (name := typing.cast(ast.Name, node.value).id) in modules
+        and type(node.ctx) is ast.Load
+        and node.attr not in MONTY_MODULE_NAMES[modules[name]]
+        and node.attr in _python_names(modules[name])
+    ]
+    if not found:
+        return []
+    aliases = {typing.cast(ast.Name, node.value).id for node, _ in found}
+    rebound = _bound_otherwise(tree, aliases)
+    in_try = {id(n) for t in scan.trys for statement in t.body for n in ast.walk(statement)}
+    return [
+        (node, module)
+        for node, module in found
+        if typing.cast(ast.Name, node.value).id not in rebound and id(node) not in in_try
+    ]
+
+
+def _bound_otherwise(tree: ast.AST, names: set[str]) -> set[str]:
+    """Of `names`, those the code binds other than by a plain `import`."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and type(node.ctx) is not ast.Load:
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ImportFrom):
+            bound |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            bound |= set(node.names)
+    return bound & names
 
 
 @functools.cache
