@@ -119,9 +119,15 @@ def test_monty_module_names_are_what_each_module_has(monty: Any) -> None:
         python = sorted(n for n in dir(importlib.import_module(module)) if not n.startswith("_"))
         with monty.checkout() as session:
             assert _names_imported(session, module, sorted(listed)) == sorted(listed), module
+        others = [n for n in python if n not in listed]
         with monty.checkout() as session:
-            others = [n for n in python if n not in listed]
             assert _names_imported(session, module, others) == [], module
+        with monty.checkout() as session:  # nor is any of them an attribute of the module
+            body = "".join(
+                f"try:\n    {module}.{n}\n    out.append({n!r})\nexcept AttributeError:\n    pass\n"
+                for n in others
+            )
+            assert session.feed_run(f"import {module}\nout = []\n{body}out") == [], module
 
 
 @pytest.mark.parametrize(
