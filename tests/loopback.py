@@ -1,14 +1,25 @@
-"""A JSON server on a free loopback port, for tests that need an OpenAI-compatible
-endpoint: the test supplies `answer(path, body) -> (status, payload)`."""
+"""Servers on loopback for the tests: a JSON server on a free port, for tests that need
+an OpenAI-compatible endpoint (the test supplies `answer(path, body) -> (status,
+payload)`), and tests/mcp_test_server.py over streamable HTTP, as a subprocess."""
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+MCP_SERVER = Path(__file__).with_name("mcp_test_server.py")
+"""The tests' MCP server (the official SDK's), with 30+ tools."""
+MCP_STDIO = [sys.executable, str(MCP_SERVER)]
+"""The command that runs it over stdio."""
 
 Answer = Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]]
 
@@ -46,3 +57,48 @@ def serve_json(answer: Answer) -> Iterator[str]:
         server.server_close()
         thread.join(timeout=5)
         assert not thread.is_alive(), "the loopback server did not stop"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class HttpServer:
+    """tests/mcp_test_server.py over streamable HTTP on 127.0.0.1, as a subprocess."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [*MCP_STDIO, "--http", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "the HTTP test server exited"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("the HTTP test server did not start listening")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@contextmanager
+def mcp_http_server() -> Iterator[HttpServer]:
+    """The tests' MCP server over streamable HTTP, started, and stopped afterwards."""
+    server = HttpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -19,7 +19,7 @@ import pytest
 import agent_tools as at
 from agent_tools.mcp import connect
 
-from .test_mcp_connect import SERVER, STDIO, HttpServer
+from .loopback import MCP_SERVER, MCP_STDIO, HttpServer, mcp_http_server
 from .test_toolset_sources import Script, run
 
 ROUTES = ["connect-stdio", "connect-http", "toolset-stdio", "toolset-http"]
@@ -27,26 +27,22 @@ ROUTES = ["connect-stdio", "connect-http", "toolset-stdio", "toolset-http"]
 
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[HttpServer]:
-    server = HttpServer()
-    server.start()
-    try:
+    with mcp_http_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @contextlib.contextmanager
 def code_toolset(route: str, http: HttpServer) -> Generator[at.CodeToolset]:
     """A CodeToolset over the test server by `route`, open while the block runs."""
     how, transport = route.split("-")
-    target: Any = STDIO if transport == "stdio" else http.url
+    target: Any = MCP_STDIO if transport == "stdio" else http.url
     if how == "connect":
         with connect(target) as functions:
             yield at.CodeToolset(functions)
         return
     from pydantic_ai.mcp import MCPToolset
 
-    inner = MCPToolset(SERVER) if transport == "stdio" else MCPToolset(http.url)
+    inner = MCPToolset(MCP_SERVER) if transport == "stdio" else MCPToolset(http.url)
     yield at.CodeToolset([inner])
 
 

@@ -14,7 +14,6 @@ import inspect
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from agent_tools.adapters.openai import CodeTool
 from agent_tools.demo import db
 from agent_tools.mcp import MCPConnectionError, MCPToolError, connect
 
+from .loopback import MCP_SERVER, MCP_STDIO, HttpServer, free_port, mcp_http_server
 from .test_openai_tools import (
     CHAT,
     FakeOpenAI,
@@ -44,8 +44,6 @@ from .test_openai_tools import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-SERVER = Path(__file__).with_name("mcp_test_server.py")
-STDIO = [sys.executable, str(SERVER)]
 
 Functions = list[Callable[..., Any]]
 
@@ -53,55 +51,17 @@ Functions = list[Callable[..., Any]]
 # -- servers ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class HttpServer:
-    """tests/mcp_test_server.py over streamable HTTP on 127.0.0.1, as a subprocess."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [*STDIO, "--http", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the HTTP test server exited"
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("the HTTP test server did not start listening")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[HttpServer]:
-    server = HttpServer()
-    server.start()
-    try:
+    with mcp_http_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module", params=["stdio", "http"])
 def fns(request: pytest.FixtureRequest) -> Iterator[Functions]:
     """The test server's tools as functions, over stdio or over HTTP (one connection each)."""
     if request.param == "stdio":
-        target: Any = STDIO
+        target: Any = MCP_STDIO
     else:
         target = request.getfixturevalue("http_server").url
     with connect(target) as functions:
@@ -325,17 +285,17 @@ async def test_async_with(http_server: HttpServer) -> None:
 
 
 def test_env_and_cwd_of_a_stdio_server(tmp_path: Path) -> None:
-    with connect(STDIO, env={"AGENT_TOOLS_MCP_TEST": "yes"}, cwd=tmp_path) as functions:
+    with connect(MCP_STDIO, env={"AGENT_TOOLS_MCP_TEST": "yes"}, cwd=tmp_path) as functions:
         assert run(functions, "[env_value('AGENT_TOOLS_MCP_TEST'), cwd()]") == ["yes", str(tmp_path)]
 
 
 def test_command_as_a_string() -> None:
-    with connect(f"python {SERVER}") as functions:  # `python` is this interpreter
+    with connect(f"python {MCP_SERVER}") as functions:  # `python` is this interpreter
         assert run(functions, "add(1, 1)") == 2
 
 
 def test_closed_connection_refuses_calls() -> None:
-    with connect(STDIO) as functions:
+    with connect(MCP_STDIO) as functions:
         pass
     with pytest.raises(HostFunctionError) as caught:
         run(functions, "add(1, 1)")
@@ -359,7 +319,7 @@ def _kill_during_slow_call(functions: Functions, kill: Callable[[], None]) -> No
 
 
 def test_stdio_server_killed_mid_run_then_restarted() -> None:
-    with connect(STDIO) as functions:
+    with connect(MCP_STDIO) as functions:
         first = run(functions, "pid()")
         _kill_during_slow_call(functions, lambda: os.kill(first, signal.SIGKILL))
         assert run(functions, "add(1, 2)") == 3
@@ -387,7 +347,7 @@ def test_http_server_killed_mid_run_then_reconnected() -> None:
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mcp", None)  # `import mcp` now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'agent-tools\[mcp\]'"):
-        connect(STDIO)
+        connect(MCP_STDIO)
 
 
 def test_bad_command_names_it() -> None:
@@ -406,7 +366,7 @@ def test_bad_command_names_it() -> None:
 
 
 def test_unreachable_url_names_it() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/mcp"
+    url = f"http://127.0.0.1:{free_port()}/mcp"
     with (
         pytest.raises(MCPConnectionError, match="cannot reach the MCP server " + url),
         connect(url, timeout=10),
@@ -416,7 +376,7 @@ def test_unreachable_url_names_it() -> None:
 
 def test_arguments_checked() -> None:
     with pytest.raises(ValueError, match="headers"):
-        connect(STDIO, headers={"a": "b"})
+        connect(MCP_STDIO, headers={"a": "b"})
     with pytest.raises(ValueError, match="env"):
         connect("http://127.0.0.1:1/mcp", env={"a": "b"})
     with pytest.raises(ValueError, match="empty"):
@@ -468,7 +428,7 @@ def test_cli_run_with_the_demo_mcp_server(tmp_path: Path) -> None:
 def test_a_connection_not_entered_is_refused_with_how_to_use_it(face: str) -> None:
     import agent_tools as at
 
-    connection = connect(STDIO)  # not entered: no server is started
+    connection = connect(MCP_STDIO)  # not entered: no server is started
     with pytest.raises(TypeError) as caught:
         if face == "template":
             orchestrator_from_str("1", inputs={}, tasks=connection)  # pyright: ignore[reportArgumentType]
