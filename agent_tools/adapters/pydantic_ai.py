@@ -291,11 +291,10 @@ class CodeToolset(FunctionToolset[Any]):
         self.on_event = on_event
         self._registered: list[_Registered] = []
         self._sources: list[ToolsetSource] = []
-        if isinstance(tasks, (str, bytes, Mapping, AbstractToolset)) or not isinstance(tasks, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance]
-            if isinstance(tasks, (Mapping, AbstractToolset)):
-                tasks = [tasks]  # one mapping or one toolset: a list of one
-            else:
-                raise TypeError(not_tasks(tasks, "CodeToolset: tasks must be a list"))
+        if isinstance(tasks, (Mapping, AbstractToolset)):
+            tasks = [tasks]  # one mapping or one toolset: a list of one
+        elif isinstance(tasks, (str, bytes)) or not isinstance(tasks, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(not_tasks(tasks, "CodeToolset: tasks must be a list"))
         for item in tasks:
             if isinstance(item, CodeToolset):
                 raise TypeError("tasks: a CodeToolset cannot be a task of another CodeToolset")

@@ -211,6 +211,8 @@ class _Scan:
 
     def __init__(self, tree: ast.AST) -> None:
         self.bound: set[str] = set()
+        self.imported: set[str] = set()
+        """Names bound by a plain `import` (`import json`, `import json as j`)."""
         self.attributes: list[ast.Attribute] = []
         """Attributes of a plain name (`asyncio.create_task`, `row.total`)."""
         self.defs: set[str] = set()
@@ -256,6 +258,10 @@ class _Scan:
                     self.attributes.append(node)
             elif kind in _BINDERS:
                 _BINDERS[kind](self, node)
+        self.bound_otherwise: set[str] = set(bound) if self.imported else bound
+        """Names bound by anything but a plain `import`: where a module's name means the
+        module all through the code, and where it may not."""
+        bound |= self.imported
 
 
 def _bind_def(scan: _Scan, node: Any) -> None:
@@ -285,8 +291,9 @@ def _bind_if(scan: _Scan, node: Any) -> None:
 
 def _bind_import(scan: _Scan, node: Any) -> None:
     scan.imports.append(node)
+    names = scan.imported if isinstance(node, ast.Import) else scan.bound
     for alias in node.names:
-        scan.bound.add(alias.asname or alias.name.split(".")[0])
+        names.add(alias.asname or alias.name.split(".")[0])
 
 
 def _bind_handler(scan: _Scan, node: Any) -> None:
@@ -422,7 +429,7 @@ def check_code(
         and not (c.func.id in bound or c.func.id in functions or c.func.id in known)
         and _not_registered(c.args[0], functions, scan.defs)
     ]
-    members = _missing_members(scan, tree) if scan.attributes and scan.imports else []
+    members = _missing_members(scan) if scan.attributes and scan.imported else []
     if unknown and scan.annotations:
         in_annotations = {id(n) for a in scan.annotations for n in ast.walk(a)}
         unknown = [n for n in unknown if id(n) not in in_annotations]
@@ -526,7 +533,7 @@ class _Checker:
                 has = MONTY_MODULE_NAMES.get(module)
                 missing = [] if has is None else [a.name for a in node.names if a.name not in has]
                 for name in missing:
-                    if name != "*" and name in _python_names(module):
+                    if name in _python_names(module):  # never `*`: no module has that name
                         yield self._problem(
                             node,
                             "unresolved-import",
@@ -584,20 +591,19 @@ class _Checker:
         from a lambda: Monty cannot make a host call from inside such a callback (it
         fails there, after the calls before it had their effects)."""
         for node in calls:
-            func = node.func
-            builtin = f"{func.id}()" if isinstance(func, ast.Name) else ".sort()"
-            shown = func.id if isinstance(func, ast.Name) else ""
+            name = node.func.id if isinstance(node.func, ast.Name) else None
+            builtin = f"{name}()" if name is not None else ".sort()"
             called = [k.value for k in node.keywords if k.arg == "key"]
-            if shown in ("map", "filter") and node.args:
+            if name in ("map", "filter") and node.args:
                 called.append(node.args[0])
             for callback in called:
                 culprit = self._host_call_in(callback)
                 if culprit is not None:
-                    name, where = culprit
+                    function, where = culprit
                     yield self._problem(
                         where,
                         CALLBACK_RULE,
-                        f"`{name}` is a registered function, called back by `{builtin}` here: a "
+                        f"`{function}` is a registered function, called back by `{builtin}` here: a "
                         "registered function cannot be called from inside a callback a builtin makes",
                     )
 
@@ -741,7 +747,7 @@ _ITERABLES = (
 )
 
 
-def _missing_members(scan: _Scan, tree: ast.AST) -> list[tuple[ast.Attribute, str]]:
+def _missing_members(scan: _Scan) -> list[tuple[ast.Attribute, str]]:
     """`module.name` read where `module` was bound by `import module` (or `as` a name)
     and by nothing else, and the sandbox's module lacks `name` though Python's has it;
     not inside a `try` (the code may be ready for it to be missing)."""
@@ -761,33 +767,12 @@ def _missing_members(scan: _Scan, tree: ast.AST) -> list[tuple[ast.Attribute, st
     ]
     if not found:
         return []
-    aliases = {typing.cast(ast.Name, node.value).id for node, _ in found}
-    rebound = _bound_otherwise(tree, aliases)
     in_try = {id(n) for t in scan.trys for statement in t.body for n in ast.walk(statement)}
     return [
         (node, module)
         for node, module in found
-        if typing.cast(ast.Name, node.value).id not in rebound and id(node) not in in_try
+        if typing.cast(ast.Name, node.value).id not in scan.bound_otherwise and id(node) not in in_try
     ]
-
-
-def _bound_otherwise(tree: ast.AST, names: set[str]) -> set[str]:
-    """Of `names`, those the code binds other than by a plain `import`."""
-    bound: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and type(node.ctx) is not ast.Load:
-            bound.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.ImportFrom):
-            bound |= {a.asname or a.name for a in node.names}
-        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            bound |= set(node.names)
-    return bound & names
 
 
 @functools.cache
