@@ -18,6 +18,7 @@ import agent_tools as at
 from agent_tools.sandbox.functions import register
 from agent_tools.sandbox.preflight import MONTY_BUILTINS, MONTY_MODULE_NAMES, MONTY_MODULES, check_code
 from agent_tools.sandbox.source import prepare_source, wrap_map_iterables
+from agent_tools.tool.capabilities import _missing, _raising  # pyright: ignore[reportPrivateUsage]
 from evals.domains import functions_for
 from evals.schema import Task, load_datasets
 
@@ -102,32 +103,20 @@ def test_every_other_stdlib_module_fails_to_import(monty: Any) -> None:
         assert _not_importable(session, others) == others
 
 
-def _names_imported(session: pydantic_monty.MontySession, module: str, names: list[str]) -> list[str]:
-    """Of `names`, those `from module import name` finds in the sandbox, in one run."""
-    body = "".join(
-        f"try:\n    from {module} import {n}\n    out.append({n!r})\nexcept ImportError:\n    pass\n"
-        for n in names
-    )
-    return session.feed_run("out = []\n" + body + "out")
-
-
 def test_monty_module_names_are_what_each_module_has(monty: Any) -> None:
     """Both ways: every listed name imports, and every other public name of CPython's
     module does not, so the pre-flight check refuses only what really fails."""
     assert set(MONTY_MODULE_NAMES) == MONTY_MODULES - {"os"}
     for module, listed in MONTY_MODULE_NAMES.items():
         python = sorted(n for n in dir(importlib.import_module(module)) if not n.startswith("_"))
-        with monty.checkout() as session:
-            assert _names_imported(session, module, sorted(listed)) == sorted(listed), module
         others = [n for n in python if n not in listed]
+        with monty.checkout() as session:  # the snippets the capability sheet's claims use
+            assert session.feed_run(_missing(module, sorted(listed))) == [], module
         with monty.checkout() as session:
-            assert _names_imported(session, module, others) == [], module
+            assert session.feed_run(_missing(module, others)) == others, module
         with monty.checkout() as session:  # nor is any of them an attribute of the module
-            body = "".join(
-                f"try:\n    {module}.{n}\n    out.append({n!r})\nexcept AttributeError:\n    pass\n"
-                for n in others
-            )
-            assert session.feed_run(f"import {module}\nout = []\n{body}out") == [], module
+            attributes = [f"{module}.{n}" for n in others]
+            assert session.feed_run(_raising(attributes, "AttributeError", f"import {module}")) == attributes
 
 
 @pytest.mark.parametrize(
