@@ -58,18 +58,31 @@ def _threads(pid: int) -> list[int]:
         return []
 
 
+_io_comm: dict[int, bool] = {}
+"""Whether each thread of this process seen so far is one of Monty's I/O threads (its
+name read once: opening /proc for every thread at every pin cost most of a pin)."""
+
+
 def _io_threads() -> list[int]:
     python = {t.native_id for t in threading.enumerate()}
+    tids = _threads(os.getpid())
+    if len(_io_comm) > 4 * len(tids) + 64:  # forget threads long gone
+        alive = set(tids)
+        for tid in [tid for tid in _io_comm if tid not in alive]:
+            del _io_comm[tid]
     found: list[int] = []
-    for tid in _threads(os.getpid()):
+    for tid in tids:
         if tid in python:
             continue
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as comm:
-                if comm.read().startswith(_IO_THREAD_PREFIX):
-                    found.append(tid)
-        except OSError:
-            continue
+        known = _io_comm.get(tid)
+        if known is None:
+            try:
+                with open(f"/proc/self/task/{tid}/comm") as comm:
+                    known = _io_comm[tid] = comm.read().startswith(_IO_THREAD_PREFIX)
+            except OSError:
+                continue
+        if known:
+            found.append(tid)
     return found
 
 
@@ -124,7 +137,7 @@ class Colocation:
         self,
         *,
         adaptive: bool = True,
-        samples: int = 4,
+        samples: int = 2,
         slow_round_trip: float = 40e-6,
         slow_host_call: float = 200e-6,
     ) -> None:
