@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic_ai import Agent
+from pydantic_ai import Agent, AgentRunResultEvent
 from pydantic_ai.messages import (
     FunctionToolCallEvent,
     FunctionToolResultEvent,
@@ -494,6 +494,59 @@ def test_host_call_spans_are_live_children_of_run_code() -> None:
     assert ended_while_running == [0, 1, 2]
     code = run_code.attributes["agent_tools.code"]  # type: ignore[index]
     assert isinstance(code, str) and len(code) <= 4096 + 3
+
+
+@pytest.mark.parametrize("listener", [False, True])
+@pytest.mark.parametrize("streaming", ["handler", "run_stream_events"])
+def test_stream_events_false_keeps_the_events_out_of_the_agent_stream(listener: bool, streaming: str) -> None:
+    """`stream_events=False`: no `RunCodeEvent` in the agent's stream (read by a handler
+    or by `run_stream_events`), the tool's own answer unchanged, and the toolset's
+    listener, when it has one, still gets every event in order."""
+    live: list[at.RunEvent] = []
+    toolset = at.CodeToolset([add], on_event=live.append if listener else None, stream_events=False)
+    agent = _agent(toolset, "print('x')\nadd(1, 2) + add(3, 4)")
+    seen: list[Any] = []
+
+    async def handler(ctx: Any, events: Any) -> None:
+        async for event in events:
+            seen.append(event)
+
+    async def go() -> str:
+        if streaming == "handler":
+            return (await agent.run("go", event_stream_handler=handler)).output
+        output = ""
+        async with agent.run_stream_events("go") as stream:
+            async for event in stream:
+                seen.append(event)
+                if isinstance(event, AgentRunResultEvent):
+                    output = str(event.result.output)
+        return output
+
+    assert asyncio.run(go()) == "done"
+    assert not [e for e in seen if isinstance(e, RunCodeEvent)]
+    results = [e for e in seen if isinstance(e, FunctionToolResultEvent)]
+    assert len(results) == 1 and results[0].part.content == '{"result":10,"printed":"x\\n"}'
+    if listener:
+        calls = ["call_started", "call_finished"] * 2
+        assert kinds(live) == ["run_started", "printed", *calls, "run_finished"]
+    else:
+        assert live == []
+
+
+def test_stream_events_false_still_makes_the_host_call_spans() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from pydantic_ai import InstrumentationSettings
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    agent = _agent(at.CodeToolset([add], stream_events=False), "add(1, 2) + add(3, 4)")
+    agent.instrument = InstrumentationSettings(tracer_provider=provider)
+    assert asyncio.run(agent.run("go")).output == "done"
+    calls = [s for s in exporter.get_finished_spans() if s.name == "host call add"]
+    assert len(calls) == 2
 
 
 # -- the chat CLI: a spinner while the code runs ---------------------------------------------------

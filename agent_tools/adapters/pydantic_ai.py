@@ -260,6 +260,9 @@ class CodeToolset(FunctionToolset[Any]):
             (`agent_tools.base.events`; on the run's thread: keep it quick). The same
             events also reach the agent's event stream as `RunCodeEvent`s, and each host
             call is an OpenTelemetry span under the `run_code` span while it runs.
+        stream_events: False keeps the live events out of the agent's event stream
+            (`on_event` and the spans still get them): for agents whose stream nobody
+            reads, it saves pydantic-ai's handling of two events per host call.
         preflight: what checks the code before anything runs (see `CodeRunner`):
             "fast" (the default; tens of microseconds), "full" (adds Monty's type
             checker, a few to 25 ms a call) or "off". `type_check=True`/`False` is
@@ -280,6 +283,7 @@ class CodeToolset(FunctionToolset[Any]):
         max_retries: int = 3,
         on_reply: Callable[[ToolReply], None] | None = None,
         on_event: EventSink | None = None,
+        stream_events: bool = True,
         error_channel: ErrorChannel = "auto",
         **template_options: Any,
     ) -> None:
@@ -289,6 +293,7 @@ class CodeToolset(FunctionToolset[Any]):
         self._failures: dict[str, int] = {}
         self.on_reply = on_reply
         self.on_event = on_event
+        self.stream_events = stream_events
         self._registered: list[_Registered] = []
         self._sources: list[ToolsetSource] = []
         if isinstance(tasks, (Mapping, AbstractToolset)):
@@ -492,7 +497,8 @@ class CodeToolset(FunctionToolset[Any]):
             with tracer.start_as_current_span("run_code", attributes=attributes) as span:
                 paused = self._paused_token(ctx, code)
                 reply: ToolReply
-                async with LiveEvents(ctx, tracer, span, self.on_event) as events:
+                async with LiveEvents(ctx, tracer, span, self.on_event, stream=self.stream_events) as live:
+                    events = live.sink
                     if paused is not None:  # the person decided on the call the code waits on
                         approve, reason = _decision(ctx.tool_call_metadata)
                         reply = await self.runner.aresume(

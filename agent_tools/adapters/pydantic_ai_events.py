@@ -86,10 +86,20 @@ class LiveEvents:
     not each cost a wake-up of the agent's loop, which other runs share. Per-call spans
     are made only when the `run_code` span records."""
 
-    def __init__(self, ctx: RunContext[Any], tracer: Tracer, span: Span, listener: EventSink | None) -> None:
+    def __init__(
+        self,
+        ctx: RunContext[Any],
+        tracer: Tracer,
+        span: Span,
+        listener: EventSink | None,
+        *,
+        stream: bool = True,
+    ) -> None:
         self._ctx = ctx
         self._spans = _Spans(tracer, span) if span.is_recording() else None
         self._listener = listener
+        self._stream = stream
+        """Whether the events go into the agent's event stream (`stream_events`)."""
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[list[RunEvent] | None] = asyncio.Queue()
         """Batches of events, in order, then None once the run has ended."""
@@ -102,12 +112,22 @@ class LiveEvents:
         self._timer: asyncio.TimerHandle | None = None
         """The last `_take` scheduled (cancelled when the run ends: it would find nothing)."""
 
+    @property
+    def sink(self) -> EventSink | None:
+        """What the run should send its events to: this, or None when nothing would
+        take them (no stream, no listener, no recording span), so that none is made."""
+        if self._stream or self._listener is not None or self._spans is not None:
+            return self
+        return None
+
     def __call__(self, event: RunEvent) -> None:
         if self._spans is not None:
             self._spans.on(event)
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 self._listener(event)
+        if not self._stream:
+            return
         with self._lock:
             self._sent.append(event)
             if self._woken:
@@ -128,7 +148,8 @@ class LiveEvents:
             self._queue.put_nowait(sent)
 
     async def __aenter__(self) -> LiveEvents:
-        self._forwarder = asyncio.ensure_future(self._forward())
+        if self._stream:
+            self._forwarder = asyncio.ensure_future(self._forward())
         return self
 
     async def __aexit__(self, *args: object) -> None:
@@ -136,8 +157,9 @@ class LiveEvents:
         # the marker lands after all of them.
         if self._timer is not None:
             self._timer.cancel()
-        self._take()
-        self._queue.put_nowait(None)
+        if self._stream:
+            self._take()
+            self._queue.put_nowait(None)
         if self._forwarder is not None:
             with contextlib.suppress(Exception):
                 await self._forwarder
