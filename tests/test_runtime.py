@@ -200,3 +200,87 @@ def test_process_exits_with_its_own_status_after_timeouts(status: int) -> None:
         [sys.executable, "-c", EXIT_SCRIPT, str(status)], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == status, proc.stderr
+
+
+# -- the hand-off from an event loop to a runtime thread and back ---------------------------------
+
+
+def test_run_on_loop_hands_back_results_and_errors_on_the_loop_thread() -> None:
+    from agent_tools.sandbox.pool import DaemonExecutor
+
+    executor = DaemonExecutor("test-handoff", max_threads=2)
+    workers: list[int] = []
+
+    def work(x: int) -> int:
+        workers.append(threading.get_ident())
+        if x < 0:
+            raise ValueError(f"negative: {x}")
+        return x * 2
+
+    async def main() -> None:
+        here = threading.get_ident()
+        assert await executor.run_on_loop(work, 21) == 42
+        with pytest.raises(ValueError, match="negative: -1"):
+            await executor.run_on_loop(work, -1)
+        results = await asyncio.gather(*(executor.run_on_loop(work, i) for i in range(20)))
+        assert results == [2 * i for i in range(20)]
+        assert here not in workers  # every job ran on a pool thread, never the loop's
+
+    asyncio.run(main())
+
+
+def test_run_on_loop_skips_a_job_cancelled_before_it_started() -> None:
+    """As with `run_in_executor`: a waiter cancelled while its job waits for a thread
+    means the job never runs; a job already running finishes, its result dropped."""
+    from agent_tools.sandbox.pool import DaemonExecutor
+
+    executor = DaemonExecutor("test-cancel", max_threads=1)
+    release = threading.Event()
+    ran: list[str] = []
+
+    def slow() -> str:
+        ran.append("slow")
+        release.wait(10)
+        return "slow"
+
+    def queued() -> str:
+        ran.append("queued")
+        return "queued"
+
+    async def main() -> None:
+        first = executor.run_on_loop(slow)
+        second = executor.run_on_loop(queued)  # waits: the one thread is busy
+        await asyncio.sleep(0.05)
+        second.cancel()
+        first.cancel()  # already running: it goes on, nobody reads its result
+        release.set()
+        assert await executor.run_on_loop(queued) == "queued"  # the thread is free again
+
+    asyncio.run(main())
+    assert ran == ["slow", "queued"]
+
+
+def test_run_on_loop_outliving_its_loop_leaves_the_thread_serving() -> None:
+    """A job that ends after its loop closed has nobody to hand its result to: the
+    thread drops it and serves the next job."""
+    from agent_tools.sandbox.pool import DaemonExecutor
+
+    executor = DaemonExecutor("test-closed", max_threads=1)
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> int:
+        started.set()
+        release.wait(10)
+        return 1
+
+    async def leave() -> None:
+        executor.run_on_loop(slow)
+        started.wait(10)
+
+    asyncio.run(leave())  # the loop closes while `slow` still runs
+    release.set()
+
+    async def again() -> int:
+        return await executor.run_on_loop(lambda: 7)
+
+    assert asyncio.run(again()) == 7

@@ -101,7 +101,54 @@ class PoolSettings:
         )
 
 
-_Job = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+class LoopDelivery:
+    """Stands in for a `concurrent.futures.Future` in a `DaemonExecutor` job: hands the
+    outcome straight to an asyncio future on its loop (one `call_soon_threadsafe`),
+    without the thread-safe future, its condition variable and the callbacks that
+    `run_in_executor` chains between the two. A job whose waiter was cancelled before
+    it started is skipped, as `run_in_executor` skips it."""
+
+    __slots__ = ("loop", "waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[Any]) -> None:
+        self.loop = loop
+        self.waiter = waiter
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return not self.waiter.cancelled()  # read from another thread: at worst the job runs
+
+    def set_result(self, result: Any) -> None:
+        self._post(_deliver_result, result)
+
+    def set_exception(self, exception: BaseException) -> None:
+        self._post(_deliver_exception, exception)
+
+    def cancel(self) -> bool:
+        self._post(_deliver_cancel, None)
+        return True
+
+    def _post(self, deliver: Callable[[asyncio.Future[Any], Any], None], value: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(deliver, self.waiter, value)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _deliver_result(waiter: asyncio.Future[Any], result: Any) -> None:
+    if not waiter.done():
+        waiter.set_result(result)
+
+
+def _deliver_exception(waiter: asyncio.Future[Any], exception: BaseException) -> None:
+    if not waiter.done():
+        waiter.set_exception(exception)
+
+
+def _deliver_cancel(waiter: asyncio.Future[Any], _: Any) -> None:
+    waiter.cancel()
+
+
+_Job = tuple["Future[Any] | LoopDelivery", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 class DaemonExecutor(Executor):
@@ -127,21 +174,31 @@ class DaemonExecutor(Executor):
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
-        job: _Job = (future, fn, args, kwargs)
+        self._put((future, fn, args, kwargs))
+        return future
+
+    def run_on_loop(self, fn: Callable[..., T], /, *args: Any) -> asyncio.Future[T]:
+        """`fn(*args)` on a thread of this pool; its outcome in an asyncio future of the
+        calling (running) loop. What `run_in_executor` does, with one hop back."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        self._put((LoopDelivery(loop, waiter), fn, args, {}))
+        return waiter
+
+    def _put(self, job: _Job) -> None:
         with self._lock:
             if self._idle:
                 self._idle.pop().put(job)
-                return future
+                return
             if self._max is not None and self._live >= self._max:
                 self._waiting.append(job)
-                return future
+                return
             self._live += 1
             self._count += 1
             number = self._count
         inbox: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         inbox.put(job)
         threading.Thread(target=self._work, args=(inbox,), name=f"{self._name}-{number}", daemon=True).start()
-        return future
 
     def _work(self, inbox: queue.SimpleQueue[_Job]) -> None:
         while True:
@@ -259,7 +316,7 @@ class Runtime:
         `asyncio.to_thread` does: the nesting depth travels with it), and await it
         from the caller's loop."""
         context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self.executor(), context.run, fn)
+        return await self.executor().run_on_loop(context.run, fn)
 
     def close(self) -> None:
         with self._lock:
