@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import contextlib
 import contextvars
 import os
 import queue
@@ -128,10 +129,8 @@ class LoopDelivery:
         return True
 
     def _post(self, deliver: Callable[[asyncio.Future[Any], Any], None], value: Any) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             self.loop.call_soon_threadsafe(deliver, self.waiter, value)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
 
 
 def _deliver_result(waiter: asyncio.Future[Any], result: Any) -> None:
