@@ -1,6 +1,6 @@
 """What an MCP tool costs when the sandboxed code calls it (`agent_tools.mcp.connect`).
 
-    python benchmarks/mcp_calls.py [--calls 300] [--repeat 5] [--http]
+    python benchmarks/mcp_calls.py [--calls 100] [--repeat 21] [--http]
 
 Starts a small MCP server (this file with `--serve`: the official SDK's `MCPServer`,
 over stdio, or streamable HTTP on a free loopback port with `--http`) and measures,
@@ -13,6 +13,11 @@ in one process:
   empty run; and the function `connect` gives, awaited directly (no sandbox);
 - 20 calls of a tool that takes 100 ms, through `parallel_map` (its default
   concurrency, 8, and concurrency=20).
+
+The samples are interleaved round by round, and each ratio printed is the median of
+the ratios each round measured against its own direct sample (this machine's speed
+drifts by half from minute to minute; a ratio of medians taken minutes apart drifts
+with it).
 
 Targets: from code <= 1.2x the direct call; 20 x 100 ms through parallel_map < 0.5 s.
 It prints the figures; nothing asserts. Needs `pip install 'agent-tools[mcp]'`.
@@ -117,8 +122,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=21)
     parser.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=None, help=argparse.SUPPRESS)
@@ -137,7 +142,7 @@ def main() -> None:
             stack.enter_context(_http_server()) if args.http else [sys.executable, HERE, "--serve"]
         )
         transport = "streamable HTTP" if args.http else "stdio"
-        print(f"MCP tool calls over {transport}, {calls} calls per sample, median of {repeat}")
+        print(f"MCP tool calls over {transport}, {calls} calls per sample, {repeat} rounds")
 
         functions = stack.enter_context(connect(target))
         add = next(f for f in functions if f.__name__ == "add")
@@ -167,7 +172,11 @@ def main() -> None:
 
         # The samples are interleaved (direct, sync, async, function, direct, ...), so a
         # machine that gets busier or quieter meanwhile weighs on all of them alike.
+        # Each round also gives each kind's ratio to that round's own direct sample: the
+        # median of those ratios is what the table shows, so a machine that drifts
+        # from one round to the next moves a ratio's two sides together.
         samples: dict[str, list[float]] = {k: [] for k in ("direct", "sync", "async", "function", "pinless")}
+        ratios: dict[str, list[float]] = {k: [] for k in samples}
 
         async def measure(kinds: tuple[str, ...]) -> None:
             async with _direct_session(target) as session:
@@ -175,32 +184,33 @@ def main() -> None:
                 await asyncio.to_thread(sync_sample)
                 await async_sample()
                 for _ in range(repeat):
-                    samples["direct"].append(await _direct_sample(session, calls))
+                    direct = await _direct_sample(session, calls)
+                    samples["direct"].append(direct)
                     for kind in kinds:
                         if kind in ("sync", "pinless"):
                             # A sync run cannot run on a thread whose loop is running: its own thread.
-                            samples[kind].append(await asyncio.to_thread(sync_sample))
+                            value = await asyncio.to_thread(sync_sample)
                         elif kind == "async":
-                            samples[kind].append(await async_sample())
+                            value = await async_sample()
                         else:
-                            samples[kind].append(await function_sample())
+                            value = await function_sample()
+                        samples[kind].append(value)
+                        ratios[kind].append(value / direct)
 
         asyncio.run(measure(("sync", "async", "function")))
         configure(colocate=False)  # the same sync runs, never pinned to one CPU (see README, Runtime)
         asyncio.run(measure(("pinless",)))
         configure()
-        direct, from_code, from_code_async, function_only, pinless = (
-            statistics.median(samples[k]) for k in ("direct", "sync", "async", "function", "pinless")
-        )
-
+        us = {k: statistics.median(v) for k, v in samples.items()}
+        ratio = {k: statistics.median(v) for k, v in ratios.items() if v}
         rows = [
-            ("direct ClientSession.call_tool (baseline)", direct, ""),
-            ("the connect() function, awaited (no sandbox)", function_only, f"{function_only / direct:.2f}x"),
-            ("from code, sync run (template())", from_code, f"{from_code / direct:.2f}x (target <= 1.2x)"),
-            ("from code, sync run, colocate=False", pinless, f"{pinless / direct:.2f}x"),
-            ("from code, async run (await .aio())", from_code_async, f"{from_code_async / direct:.2f}x"),
+            ("direct ClientSession.call_tool (baseline)", us["direct"], ""),
+            ("the connect() function, awaited (no sandbox)", us["function"], f"{ratio['function']:.2f}x"),
+            ("from code, sync run (template())", us["sync"], f"{ratio['sync']:.2f}x (target <= 1.2x)"),
+            ("from code, sync run, colocate=False", us["pinless"], f"{ratio['pinless']:.2f}x"),
+            ("from code, async run (await .aio())", us["async"], f"{ratio['async']:.2f}x"),
         ]
-        print(f"{'us per call':<48} {'us':>8}  ratio")
+        print(f"{'us per call (p50)':<48} {'us':>8}  ratio (p50 of each round's own ratio)")
         for label, value, ratio in rows:
             print(f"{label:<48} {value:>8.1f}  {ratio}")
 
