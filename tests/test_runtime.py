@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -284,3 +285,75 @@ def test_run_on_loop_outliving_its_loop_leaves_the_thread_serving() -> None:
         return await executor.run_on_loop(lambda: 7)
 
     assert asyncio.run(again()) == 7
+
+
+# -- an async function's call from the feeding thread to a loop on another thread ------------------
+
+
+@pytest.fixture
+def other_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+def test_loop_call_returns_raises_and_keeps_context(other_loop: asyncio.AbstractEventLoop) -> None:
+    import concurrent.futures
+    import contextvars
+
+    from agent_tools.sandbox.eager import LoopCall
+
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+    seen: list[tuple[str, int]] = []
+
+    async def work(x: int) -> int:
+        seen.append((marker.get(), threading.get_ident()))
+        await asyncio.sleep(0.001)
+        if x < 0:
+            raise ValueError("negative")
+        return x + 1
+
+    marker.set("from the caller")
+    assert LoopCall(work(1), other_loop).result() == 2
+    with pytest.raises(ValueError, match="negative"):
+        LoopCall(work(-1), other_loop).result()
+    assert [m for m, _ in seen] == ["from the caller"] * 2  # the caller's context variables
+    assert threading.get_ident() not in {t for _, t in seen}  # run on the loop's thread
+
+    async def forever() -> None:
+        await asyncio.sleep(60)
+
+    call = LoopCall(forever(), other_loop)
+    threading.Timer(0.05, call.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(concurrent.futures.CancelledError):
+        call.result()  # freed at once by cancel(), from another thread
+    assert time.monotonic() - started < 5
+    time.sleep(0.05)
+    assert not [t for t in asyncio.all_tasks(other_loop) if not t.done()]  # the task was cancelled too
+
+
+def test_loop_call_cancelled_before_it_starts_never_runs(other_loop: asyncio.AbstractEventLoop) -> None:
+    import concurrent.futures
+
+    from agent_tools.sandbox.eager import LoopCall
+
+    ran: list[int] = []
+    gate = threading.Event()
+    other_loop.call_soon_threadsafe(gate.wait, 5)  # the loop is busy until the gate opens
+
+    async def work() -> int:
+        ran.append(1)
+        return 1
+
+    call = LoopCall(work(), other_loop)
+    call.cancel()
+    gate.set()
+    with pytest.raises(concurrent.futures.CancelledError):
+        call.result()
+    assert LoopCall(work(), other_loop).result() == 1  # the loop serves the next one
+    assert ran == [1]

@@ -5,15 +5,14 @@ subclass it (see `execution.Execution`).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from agent_tools.base import errors as e
 from agent_tools.base.record import HostCall
 from agent_tools.sandbox.affinity import Colocation, Pin
+from agent_tools.sandbox.eager import LoopCall
 from agent_tools.sandbox.emit import Emitter
 from agent_tools.sandbox.plan import Plan
 from agent_tools.sandbox.pool import nesting
@@ -85,7 +84,8 @@ class ExecutionCore:
         self.host_loop = host_loop
         self.calls: list[HostCall] = []
         self._counter = itertools.count()
-        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._pending: set[LoopCall] = set()
+        """Async calls under way on the host loop (cancelled when the run is)."""
         self._indexes: dict[int, int] = {}
         """id(HostCall) -> its index, while an emitted call is in flight."""
         self.state = state

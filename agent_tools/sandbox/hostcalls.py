@@ -22,7 +22,7 @@ from agent_tools.boundary.measure import preview
 from agent_tools.boundary.plain import to_plain
 from agent_tools.sandbox.affinity import Pin
 from agent_tools.sandbox.core import ExecutionCore
-from agent_tools.sandbox.eager import run_eager, thread_loop
+from agent_tools.sandbox.eager import LoopCall, run_eager, thread_loop
 from agent_tools.sandbox.functions import HostFunction
 from agent_tools.sandbox.pool import nesting
 
@@ -321,14 +321,14 @@ class HostCalls(ExecutionCore):
         if self.host_loop is None:
             self._eager_loop = thread_loop()
             return run_eager(coro)
-        future = asyncio.run_coroutine_threadsafe(coro, self.host_loop)
-        self._pending.add(future)
+        call = LoopCall(coro, self.host_loop)
+        self._pending.add(call)
         try:
-            return future.result()
+            return call.result()
         except concurrent.futures.CancelledError:
             raise RuntimeError("the run was cancelled: timeout exceeded") from None
         finally:
-            self._pending.discard(future)
+            self._pending.discard(call)
 
     def _os(self, *, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], **_: Any) -> Any:
         """OS calls: only the declared environment variables are visible. The clock,
