@@ -54,6 +54,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRequest, ApprovalRule
+from agent_tools.sandbox.eager import LoopCall
 from agent_tools.sandbox.functions import BLOCKING
 from agent_tools.sandbox.schema import PARAM_DOCS, SchemaSignature, python_name, signature_from_schema
 
@@ -191,10 +192,19 @@ class _Link:
         self.thread.start()
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        self._check_open(coro)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def wait(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run `coro` on the session's loop and wait for it here (a thread that may
+        block: the sandbox's): one hop there, one back (see `LoopCall`)."""
+        self._check_open(coro)
+        return LoopCall(coro, self.loop).result()
+
+    def _check_open(self, coro: Coroutine[Any, Any, Any]) -> None:
         if self.closed:
             coro.close()
             raise MCPConnectionError(f"the connection to the MCP server {self.server.label} is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     # -- on the loop -------------------------------------------------------------------------
 
@@ -474,7 +484,7 @@ def _tool_function(
             arguments = shape.arguments(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"{name}(): {exc}") from None
-        return tool_result(tool, link.submit(link.call(tool_name, arguments)).result(), wrapped=wrapped)
+        return tool_result(tool, link.wait(link.call(tool_name, arguments)), wrapped=wrapped)
 
     call_tool.__name__ = name
     call_tool.__qualname__ = name
