@@ -4,6 +4,8 @@ API inside a running loop, crashes contained, and the process's own exit status.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import os
 import signal
 import subprocess
@@ -18,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import agent_tools as at
-from agent_tools.sandbox.eager import run_eager
-from agent_tools.sandbox.pool import get_runtime
+from agent_tools.sandbox.eager import LoopCall, run_eager
+from agent_tools.sandbox.pool import DaemonExecutor, get_runtime
 
 from .conftest import add, monty_workers
 
@@ -207,8 +209,6 @@ def test_process_exits_with_its_own_status_after_timeouts(status: int) -> None:
 
 
 def test_run_on_loop_hands_back_results_and_errors_on_the_loop_thread() -> None:
-    from agent_tools.sandbox.pool import DaemonExecutor
-
     executor = DaemonExecutor("test-handoff", max_threads=2)
     workers: list[int] = []
 
@@ -233,8 +233,6 @@ def test_run_on_loop_hands_back_results_and_errors_on_the_loop_thread() -> None:
 def test_run_on_loop_skips_a_job_cancelled_before_it_started() -> None:
     """As with `run_in_executor`: a waiter cancelled while its job waits for a thread
     means the job never runs; a job already running finishes, its result dropped."""
-    from agent_tools.sandbox.pool import DaemonExecutor
-
     executor = DaemonExecutor("test-cancel", max_threads=1)
     release = threading.Event()
     ran: list[str] = []
@@ -264,8 +262,6 @@ def test_run_on_loop_skips_a_job_cancelled_before_it_started() -> None:
 def test_run_on_loop_outliving_its_loop_leaves_the_thread_serving() -> None:
     """A job that ends after its loop closed has nobody to hand its result to: the
     thread drops it and serves the next job."""
-    from agent_tools.sandbox.pool import DaemonExecutor
-
     executor = DaemonExecutor("test-closed", max_threads=1)
     started, release = threading.Event(), threading.Event()
 
@@ -302,11 +298,6 @@ def other_loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 def test_loop_call_returns_raises_and_keeps_context(other_loop: asyncio.AbstractEventLoop) -> None:
-    import concurrent.futures
-    import contextvars
-
-    from agent_tools.sandbox.eager import LoopCall
-
     marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
     seen: list[tuple[str, int]] = []
 
@@ -338,10 +329,6 @@ def test_loop_call_returns_raises_and_keeps_context(other_loop: asyncio.Abstract
 
 
 def test_loop_call_cancelled_before_it_starts_never_runs(other_loop: asyncio.AbstractEventLoop) -> None:
-    import concurrent.futures
-
-    from agent_tools.sandbox.eager import LoopCall
-
     ran: list[int] = []
     gate = threading.Event()
     other_loop.call_soon_threadsafe(gate.wait, 5)  # the loop is busy until the gate opens

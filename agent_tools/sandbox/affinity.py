@@ -66,10 +66,8 @@ name read once: opening /proc for every thread at every pin cost most of a pin).
 def _io_threads() -> list[int]:
     python = {t.native_id for t in threading.enumerate()}
     tids = _threads(os.getpid())
-    if len(_io_comm) > 4 * len(tids) + 64:  # forget threads long gone
-        alive = set(tids)
-        for tid in [tid for tid in _io_comm if tid not in alive]:
-            del _io_comm[tid]
+    for gone in _io_comm.keys() - set(tids):  # a thread id may be reused by a new thread
+        del _io_comm[gone]
     found: list[int] = []
     for tid in tids:
         if tid in python:

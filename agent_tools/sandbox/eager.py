@@ -12,8 +12,8 @@ on the calling thread, so the loop is never touched from a foreign thread.
 A run fed for an async caller runs its async functions on the caller's loop, on
 another thread: `LoopCall` hands the coroutine over with one `call_soon_threadsafe`
 and takes the outcome back through a queue: no thread-safe future, no chained
-callbacks, about 0.7x the time of `run_coroutine_threadsafe(...).result()`
-(`python benchmarks/loop_hop.py`).
+callbacks: 0.70x and 0.84x the time of `run_coroutine_threadsafe(...).result()` in
+two runs of `python benchmarks/loop_hop.py`.
 """
 
 from __future__ import annotations
