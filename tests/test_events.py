@@ -496,14 +496,19 @@ def test_host_call_spans_are_live_children_of_run_code() -> None:
     assert isinstance(code, str) and len(code) <= 4096 + 3
 
 
+@pytest.mark.parametrize("stateful", [False, True])
 @pytest.mark.parametrize("listener", [False, True])
 @pytest.mark.parametrize("streaming", ["handler", "run_stream_events"])
-def test_stream_events_false_keeps_the_events_out_of_the_agent_stream(listener: bool, streaming: str) -> None:
+def test_stream_events_false_keeps_the_events_out_of_the_agent_stream(
+    listener: bool, streaming: str, stateful: bool
+) -> None:
     """`stream_events=False`: no `RunCodeEvent` in the agent's stream (read by a handler
     or by `run_stream_events`), the tool's own answer unchanged, and the toolset's
     listener, when it has one, still gets every event in order."""
     live: list[at.RunEvent] = []
-    toolset = at.CodeToolset([add], on_event=live.append if listener else None, stream_events=False)
+    toolset = at.CodeToolset(
+        [add], on_event=live.append if listener else None, stream_events=False, stateful=stateful
+    )
     agent = _agent(toolset, "print('x')\nadd(1, 2) + add(3, 4)")
     seen: list[Any] = []
 
