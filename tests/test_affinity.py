@@ -4,6 +4,7 @@ once its first calls show slow round trips), and every mask put back afterwards.
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import threading
 import time
@@ -16,6 +17,7 @@ import pytest
 import agent_tools as at
 from agent_tools.sandbox import pool as rt
 from agent_tools.sandbox.affinity import Colocation, _io_threads  # pyright: ignore[reportPrivateUsage]
+from agent_tools.sandbox.functions import SERVED_BY
 from agent_tools.sandbox.pool import worker_pids
 
 pytestmark = pytest.mark.skipif(
@@ -268,3 +270,140 @@ def test_never_two_runs_pinned_at_once(colocated: None, monkeypatch: pytest.Monk
     assert results == [sum(range(n)) for n in range(30, 70)]
     assert held["pins"] >= 1  # colocation did pin runs
     assert held["peak"] == 1  # but never two at once
+
+
+# -- functions served by threads of their own (an MCP connection's loop) -------------------
+
+
+class Served:
+    """A registered function whose work is done on a thread of its own, which it names
+    under `SERVED_BY` (as an MCP tool names its connection's thread): each call hands
+    its arguments to that thread and waits. The thread notes its CPU mask at each call."""
+
+    def __init__(self, source: Callable[[], Any] | None = None, watch: int | None = None) -> None:
+        self.jobs: queue.SimpleQueue[tuple[int, int, queue.SimpleQueue[int]] | None] = queue.SimpleQueue()
+        self.masks: list[set[int]] = []
+        self.watch = watch
+        self.watched: list[set[int]] = []
+        """The masks of thread or process `watch` seen at each call."""
+        self.thread = threading.Thread(target=self._serve, name="served", daemon=True)
+        self.thread.start()
+        jobs = self.jobs
+
+        def served(t: int, i: int) -> int:
+            box: queue.SimpleQueue[int] = queue.SimpleQueue()
+            jobs.put((t, i, box))
+            return box.get()
+
+        setattr(served, SERVED_BY, source or self.thread_ids)
+        self.function = served
+
+    def thread_ids(self) -> list[int]:
+        native = self.thread.native_id
+        return [] if native is None else [native]
+
+    def _serve(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            t, i, box = job
+            self.masks.append(os.sched_getaffinity(0))
+            if self.watch is not None:
+                self.watched.append(os.sched_getaffinity(self.watch))
+            box.put(t + i)
+
+    def own_mask(self) -> set[int]:
+        return os.sched_getaffinity(self.thread_ids()[0])
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    server = Served()
+    yield server
+    server.close()
+
+
+def run_served(function: Callable[..., Any], n: int) -> None:
+    template = at.orchestrator_from_str(
+        "t = 0\nfor i in range(n):\n    t = served(t, i)\nt", inputs={"n": int}, output=int, tasks=[function]
+    )
+    assert template(n=n) == sum(range(n))
+
+
+def test_a_function_served_by_its_own_thread_pins_that_thread_with_the_run(served: Served) -> None:
+    full = os.sched_getaffinity(0)
+    at.configure(colocate=True, max_workers=1)
+    try:
+        run_served(served.function, 6)
+        # Pinned from the first call, the serving thread with the rest of the round trip.
+        assert [len(mask) for mask in served.masks] == [1] * 6
+        assert len(set[int]().union(*served.masks)) == 1
+        assert served.own_mask() == full  # put back when the run ended
+        assert all(mask == full for mask in all_masks().values())
+        # A run that never calls it leaves the thread alone.
+        probe_only = worker_masks_per_call(4)
+        assert all(len(mask) == 1 for mask in probe_only[1:])
+        assert served.own_mask() == full
+    finally:
+        at.configure()
+
+
+def test_adaptive_counts_a_served_call_as_round_trip_not_host_code(
+    adaptive_slow: Colocation, served: Served
+) -> None:
+    """Every host call would count as slow host code (threshold 0), which keeps a run
+    unpinned (see above); a call served by its own thread is not host code on the
+    feeding thread, so a run of such calls is pinned, serving thread included."""
+    full = os.sched_getaffinity(0)
+    adaptive_slow.slow_host_call = 0.0
+    run_served(served.function, adaptive_slow.samples + 6)
+    assert all(mask == full for mask in served.masks[: adaptive_slow.samples])
+    assert all(len(mask) == 1 for mask in served.masks[adaptive_slow.samples :])
+    assert served.own_mask() == full
+    assert all(mask == full for mask in all_masks().values())
+
+
+def test_adaptive_still_refuses_a_run_whose_own_host_code_is_slow(
+    adaptive_slow: Colocation, served: Served
+) -> None:
+    full = os.sched_getaffinity(0)
+    adaptive_slow.slow_host_call = 0.0
+
+    def probe(t: int, i: int) -> int:
+        return t + i
+
+    code = "t = 0\nfor i in range(n):\n    t = probe(served(t, i), 0)\nt"
+    template = at.orchestrator_from_str(code, inputs={"n": int}, output=int, tasks=[probe, served.function])
+    assert template(n=10) == sum(range(10))
+    assert all(mask == full for mask in served.masks)
+
+
+@pytest.mark.parametrize("source", ["raises", "gone thread", "not a thread of ours", "empty"])
+def test_a_bad_serving_source_pins_nothing_more_and_breaks_nothing(source: str) -> None:
+    def raises() -> list[int]:
+        raise RuntimeError("no threads today")
+
+    gone = threading.Thread(target=lambda: None)
+    gone.start()
+    gone.join()
+    sources: dict[str, Callable[[], Any]] = {
+        "raises": raises,
+        "gone thread": lambda: [gone.native_id],
+        "not a thread of ours": lambda: [1],  # init: another process, never pinned (even as root)
+        "empty": lambda: (),
+    }
+    server = Served(sources[source], watch=1)
+    init_mask = os.sched_getaffinity(1)
+    full = os.sched_getaffinity(0)
+    at.configure(colocate=True, max_workers=1)
+    try:
+        run_served(server.function, 5)
+        run_served(server.function, 3)  # the next run is unharmed
+        assert all(mask == full for mask in server.masks)  # the real thread was never named
+        assert server.watched and all(mask == init_mask for mask in server.watched)
+        assert all(mask == full for mask in all_masks().values())
+    finally:
+        at.configure()
+        server.close()

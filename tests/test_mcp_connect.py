@@ -27,10 +27,12 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from agent_tools import CodeRunner, HostFunctionError, TypeCheckError, orchestrator_from_str
+from agent_tools import CodeRunner, HostFunctionError, TypeCheckError, configure, orchestrator_from_str
 from agent_tools.adapters.openai import CodeTool
 from agent_tools.demo import db
 from agent_tools.mcp import MCPConnectionError, MCPToolError, connect
+from agent_tools.sandbox.affinity import supported
+from agent_tools.sandbox.functions import SERVED_BY
 
 from .loopback import MCP_SERVER, MCP_STDIO, HttpServer, free_port, mcp_http_server
 from .test_openai_tools import (
@@ -296,10 +298,39 @@ def test_command_as_a_string() -> None:
 
 def test_closed_connection_refuses_calls() -> None:
     with connect(MCP_STDIO) as functions:
-        pass
+        assert len(getattr(functions[0], SERVED_BY)()) == 1  # the connection's thread, while open
     with pytest.raises(HostFunctionError) as caught:
         run(functions, "add(1, 1)")
     assert isinstance(caught.value.__cause__, MCPConnectionError)
+    assert getattr(functions[0], SERVED_BY)() == ()  # no thread to pin once closed
+
+
+@pytest.mark.skipif(
+    not supported() or len(os.sched_getaffinity(0)) < 2, reason="CPU pinning: Linux with 2+ CPUs"
+)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_colocated_run_pins_the_connections_thread_with_it(fns: Functions, mode: str) -> None:
+    """The connection's thread does each call's work while the sandbox waits: a
+    colocated run pins it to the run's CPU too (the hop there and back stays on one
+    CPU), and puts its mask back when the run ends."""
+    (thread,) = getattr(by_name(fns)["add"], SERVED_BY)()
+    full = os.sched_getaffinity(thread)
+    seen: list[set[int]] = []
+
+    def connection_mask() -> int:
+        seen.append(os.sched_getaffinity(thread))
+        return 0
+
+    configure(colocate=True)
+    try:
+        code = "t = 0\nfor i in range(5):\n    t = add(t, i) + connection_mask()\nt"
+        template = orchestrator_from_str(code, inputs={}, output=int, tasks=[*fns, connection_mask])
+        assert (template() if mode == "sync" else asyncio.run(template.aio())) == 10
+        assert len(seen) == 5 and all(len(mask) == 1 for mask in seen)
+        assert os.sched_getaffinity(thread) == full
+        assert run(fns, "add(1, 2)") == 3  # and the next run is served as ever
+    finally:
+        configure()
 
 
 def _kill_during_slow_call(functions: Functions, kill: Callable[[], None]) -> None:

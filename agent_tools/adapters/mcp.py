@@ -29,7 +29,9 @@ task that opened it, while the sandbox calls registered async functions from
 whichever loop runs the template (the caller's, or a per-thread loop for a
 synchronous run). Each function hands its call to that thread's loop and waits
 for the answer, so the functions work from any loop and any thread, and calls
-made concurrently (`parallel_map`) are in flight together on the one session.
+made concurrently (`parallel_map`) are in flight together on the one session. A
+sandboxed run calls the tools' blocking twins (`BLOCKING`) from its own thread, and
+a colocated run pins the connection's thread to its CPU as well (`SERVED_BY`).
 If the server dies (or an HTTP server goes away), the call that was in flight
 raises `MCPConnectionError` and the next call starts the server again (or
 reconnects).
@@ -55,7 +57,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRequest, ApprovalRule
 from agent_tools.sandbox.eager import LoopCall
-from agent_tools.sandbox.functions import BLOCKING
+from agent_tools.sandbox.functions import BLOCKING, SERVED_BY
 from agent_tools.sandbox.schema import PARAM_DOCS, SchemaSignature, python_name, signature_from_schema
 
 if TYPE_CHECKING:
@@ -190,6 +192,12 @@ class _Link:
 
     def start(self) -> None:
         self.thread.start()
+
+    def thread_ids(self) -> tuple[int, ...]:
+        """The native id of the thread doing the calls' work (`SERVED_BY`: a colocated
+        run pins it with its own round trip), none once closed."""
+        native = self.thread.native_id
+        return () if native is None or self.closed or not self.thread.is_alive() else (native,)
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         self._check_open(coro)
@@ -497,6 +505,7 @@ def _tool_function(
     setattr(call_tool, PARAM_DOCS, dict(shape.descriptions))
     setattr(call_tool, "__mcp_tool__", tool)  # noqa: B010
     setattr(call_tool, BLOCKING, call_tool_blocking)
+    setattr(call_tool, SERVED_BY, link.thread_ids)
     if approval is not None:
         setattr(call_tool, APPROVAL_ATTR, approval)
     return call_tool

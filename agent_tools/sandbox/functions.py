@@ -51,6 +51,7 @@ __all__ = [
     "FLYTE_TASK",
     "MAP_DEFAULTS",
     "MAP_KEYWORDS",
+    "SERVED_BY",
     "HostFunction",
     "build_catalog",
     "build_stubs",
@@ -93,6 +94,12 @@ BLOCKING = "__agent_tools_blocking__"
 same work by blocking its thread until the result is there (an MCP tool's call to
 the connection's own loop): the sandbox calls that one from its feeding thread, which
 saves the hop to the caller's event loop and back on every call."""
+
+SERVED_BY = "__agent_tools_served_by__"
+"""A registered function may carry, under this attribute, a function returning the
+native ids of the threads of this process that do its work while the caller waits
+(an MCP connection's event loop thread): a colocated run pins those threads with its
+own round trip (see `affinity.py`)."""
 
 _STUB_HEADER = """\
 from datetime import date, datetime, time, timedelta
@@ -580,6 +587,9 @@ class HostFunction:
     """Parameter name -> description, for the stub's `Args:` section."""
     approval: ApprovalRule | None = None
     """When calls need a person's approval (`requires_approval`); None: never."""
+    served_by: Callable[[], Iterable[int]] | None = None
+    """The function's `SERVED_BY`: its serving threads, for colocation; None: it works
+    on the thread that calls it."""
 
     def request(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> ApprovalRequest:
         """A call of this function as an approval predicate sees it."""
@@ -679,7 +689,17 @@ def _make(name: str, func: Callable[..., Any]) -> HostFunction:
         except Exception:  # e.g. a `__signature__` without the `__annotations__` pydantic reads
             call = validate_call(_annotated(target, sig))
     descriptions = _descriptions(func, sig)
-    return HostFunction(name, func, is_async, sig, call, descriptions, approval_rule(func))
+    served_by: Any = getattr(func, SERVED_BY, None)
+    return HostFunction(
+        name,
+        func,
+        is_async,
+        sig,
+        call,
+        descriptions,
+        approval_rule(func),
+        typing.cast(Callable[[], Iterable[int]], served_by) if callable(served_by) else None,
+    )
 
 
 def is_flyte_task(obj: object) -> bool:

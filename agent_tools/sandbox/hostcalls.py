@@ -8,7 +8,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from pydantic_monty import NOT_HANDLED
@@ -28,6 +28,9 @@ from agent_tools.sandbox.pool import nesting
 
 __all__ = ["AskedForApproval", "HostCalls", "cancel_all_tasks"]
 
+
+_NEVER = float("inf")
+"""`_shortest_host_call` while no host code was timed (only calls served elsewhere)."""
 
 _PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
 """Result types that cross into the sandbox as they are (exactly these: a subclass,
@@ -57,12 +60,14 @@ class HostCalls(ExecutionCore):
     call, async functions on the right loop, BaseExceptions and FatalToolErrors that
     stop the run, OS calls (environment variables), colocation around host code."""
 
-    def _host_side(self) -> Pin | None:
+    def _host_side(self, served_by: Callable[[], Iterable[int]] | None = None) -> Pin | None:
         """Entering host code from a callback, with colocation on. Pins this run to
         one CPU at its first call, or (adaptive) once its first calls show slow round
         trips; later calls unpin the feeding thread while host code runs (so threads it
-        starts keep the normal mask). Returns the pin to re-hold when the callback
-        returns, or None (not pinned, or not the feeding thread)."""
+        starts keep the normal mask). `served_by` names the threads doing the called
+        function's work, if it has its own (`functions.SERVED_BY`): they join the pin.
+        Returns the pin to re-hold when the callback returns, or None (not pinned, or
+        not the feeding thread)."""
         pin = self._pin
         if pin is None:
             colocation = self._colocation
@@ -76,19 +81,22 @@ class HostCalls(ExecutionCore):
                     self._shortest_gap = min(self._shortest_gap, now - self._returned_at)
                     self._gaps += 1
                 if self._gaps < colocation.samples:
-                    self._entered_at = now
+                    # A call served by threads of its own is not host code on this thread.
+                    self._entered_at = 0.0 if served_by is not None else now
                     return None
                 if (
                     self._shortest_gap < colocation.slow_round_trip
-                    or self._shortest_host_call >= colocation.slow_host_call
+                    or colocation.slow_host_call <= self._shortest_host_call < _NEVER
                     or not colocation.alone()
                 ):
                     # Fast round trips, slow host code, or company: leave the scheduler free.
                     self._pin_tried = True
                     return None
             self._pin_tried = True
-            self._pin = colocation.pin(self._worker_pid)
-            return self._pin
+            self._pin = pin = colocation.pin(self._worker_pid)
+            if pin is not None and served_by is not None:
+                pin.serve(served_by)
+            return pin
         if threading.get_native_id() != pin.feeder:
             return None
         colocation = self._colocation
@@ -96,6 +104,8 @@ class HostCalls(ExecutionCore):
             self._unpin()  # another run started: it needs the shared I/O threads unpinned
             self._pin = None
             return None
+        if served_by is not None:
+            pin.serve(served_by)
         pin.let_go()
         return pin
 
@@ -224,7 +234,7 @@ class HostCalls(ExecutionCore):
         return result
 
     def _invoke(self, fn: HostFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        pin = self._host_side() if self._colocation is not None else None
+        pin = self._host_side(fn.served_by) if self._colocation is not None else None
         try:
             if fn.approval is not None:
                 self._check_gate(fn, args, kwargs)
