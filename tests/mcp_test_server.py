@@ -340,6 +340,12 @@ def args_echo(
     return {"a": a, "b": b, "c": c, "d": d}
 
 
+@server.tool()
+def whoami(self: int, name: str = "x") -> str:
+    """A parameter named `self`, as some tools have."""
+    return f"{name}:{self}"
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "--http":
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))

@@ -109,6 +109,11 @@ person = make_person("Di", 30, city="Nice")
     }
 
 
+def test_a_parameter_named_self_by_position_and_keyword(route: str, http_server: HttpServer) -> None:
+    script = play(route, http_server, "[whoami(3), whoami(self=4, name='y')]")
+    assert result_of(script.returns[0]) == ["x:3", "y:4"]
+
+
 def test_a_wrong_keyword_is_stopped_before_any_tool_runs(route: str, http_server: HttpServer) -> None:
     start = bumps_so_far(route, http_server)
     script = play(route, http_server, "bump()\nget_weather(town='Oslo')", "bumps()")

@@ -244,6 +244,10 @@ def test_is_error_uncaught_is_a_host_function_error(fns: Functions) -> None:
     assert isinstance(error.__cause__, MCPToolError) and "nope" in str(error.__cause__)
 
 
+def test_a_parameter_named_self(fns: Functions) -> None:
+    assert run(fns, "[whoami(3), whoami(self=4, name='y'), whoami(5, name='z')]") == ["x:3", "y:4", "z:5"]
+
+
 def test_bad_argument_reaches_the_code_as_an_error(fns: Functions) -> None:
     code = 'try:\n    r = get_weather("Atlantis")\nexcept Exception as e:\n    r = "error"\nr'
     assert run(fns, code) == "error"

@@ -14,8 +14,10 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, NotRequired
 
+import hypothesis
 import pydantic
 import pytest
+from hypothesis import strategies as st
 from typing_extensions import TypedDict, is_typeddict
 
 import agent_tools as at
@@ -681,6 +683,62 @@ def test_schema_signature_order_defaults_and_types() -> None:
     }
     with pytest.raises(TypeError):
         built.arguments(days=3)  # `city` and `when` are missing
+
+
+def _bound_by_inspect(built: SchemaSignature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        bound = built.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        return TypeError, str(exc)
+    return {built.properties.get(k, k): v for k, v in bound.arguments.items() if v is not OMITTED}
+
+
+_ARGUMENTS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "first-name": {"type": "string"},
+        "when": {"type": "integer"},
+        "units": {"type": "string", "default": "c"},
+        "days": {"type": "integer"},
+        "self": {"type": "integer"},  # a parameter that is a name `arguments` must not take
+    },
+    "required": ["city", "first-name", "when"],
+}
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(
+    args=st.lists(st.one_of(st.integers(), st.text(max_size=3), st.none(), st.just(OMITTED)), max_size=7),
+    keywords=st.dictionaries(
+        st.sampled_from(["city", "first_name", "first-name", "when", "units", "days", "other", "self"]),
+        st.one_of(st.integers(), st.none(), st.just(OMITTED)),
+        max_size=5,
+    ),
+)
+def test_arguments_bind_as_inspect_does(args: list[Any], keywords: dict[str, Any]) -> None:
+    """Whatever a call gives, `arguments` returns what binding with `inspect` gives (under
+    the property names, without OMITTED), or raises the same TypeError; a property
+    named `self` is a parameter like any other."""
+    built = signature_from_schema("get-weather", _ARGUMENTS_SCHEMA)
+    expected = _bound_by_inspect(built, tuple(args), keywords)
+    got: Any
+    try:
+        got = built.arguments(*args, **keywords)
+    except TypeError as exc:
+        got = TypeError, str(exc)
+    assert got == expected
+    if isinstance(got, dict):
+        assert list(typing.cast(dict[str, Any], got)) == list(typing.cast(dict[str, Any], expected))
+
+
+def test_arguments_of_a_tool_without_parameters() -> None:
+    built = signature_from_schema("ping", {"type": "object", "properties": {}})
+    assert built.arguments() == {}
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        built.arguments(1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'x'"):
+        built.arguments(x=1)
 
 
 def test_schema_types_are_real_types_pydantic_validates() -> None:

@@ -108,7 +108,7 @@ class SchemaSignature:
     """Parameter name -> schema property name, for every parameter (they differ where
     the property is not a Python name: `first-name` is the parameter `first_name`)."""
 
-    def arguments(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def arguments(self, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The tool's arguments for a call `f(*args, **kwargs)`: bound to the signature
         (`TypeError` when they do not fit), keyed by property name, without the
         arguments left `OMITTED`."""
