@@ -3,8 +3,10 @@ once its first calls show slow round trips), and every mask put back afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import subprocess
 import sys
 import threading
 import time
@@ -16,7 +18,11 @@ import pytest
 
 import agent_tools as at
 from agent_tools.sandbox import pool as rt
-from agent_tools.sandbox.affinity import Colocation, _io_threads  # pyright: ignore[reportPrivateUsage]
+from agent_tools.sandbox.affinity import (
+    Colocation,
+    _io_threads,  # pyright: ignore[reportPrivateUsage]
+    starting_children,
+)
 from agent_tools.sandbox.functions import SERVED_BY
 from agent_tools.sandbox.pool import worker_pids
 
@@ -286,11 +292,16 @@ class Served:
         self.watch = watch
         self.watched: list[set[int]] = []
         """The masks of thread or process `watch` seen at each call."""
+        self.callers: list[set[int]] = []
+        """The calling (feeding) thread's mask at each call."""
         self.thread = threading.Thread(target=self._serve, name="served", daemon=True)
         self.thread.start()
         jobs = self.jobs
 
+        callers = self.callers
+
         def served(t: int, i: int) -> int:
+            callers.append(os.sched_getaffinity(0))
             box: queue.SimpleQueue[int] = queue.SimpleQueue()
             jobs.put((t, i, box))
             return box.get()
@@ -337,9 +348,11 @@ def test_a_function_served_by_its_own_thread_pins_that_thread_with_the_run(serve
     at.configure(colocate=True, max_workers=1)
     try:
         run_served(served.function, 6)
-        # Pinned from the first call, the serving thread with the rest of the round trip.
+        # Pinned from the first call, the serving thread with the rest of the round trip;
+        # the feeding thread stays pinned while it waits (it runs no host code itself).
         assert [len(mask) for mask in served.masks] == [1] * 6
-        assert len(set[int]().union(*served.masks)) == 1
+        assert len(set[int]().union(*served.masks, *served.callers)) == 1
+        assert [len(mask) for mask in served.callers] == [1] * 6
         assert served.own_mask() == full  # put back when the run ended
         assert all(mask == full for mask in all_masks().values())
         # A run that never calls it leaves the thread alone.
@@ -407,3 +420,115 @@ def test_a_bad_serving_source_pins_nothing_more_and_breaks_nothing(source: str) 
     finally:
         at.configure()
         server.close()
+
+
+class OnThread:
+    """A thread that runs what it is handed, one thing at a time (a serving thread)."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[Callable[[], Any] | None] = queue.SimpleQueue()
+        self.answers: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            self.answers.put(job())
+
+    def do(self, job: Callable[[], Any]) -> Any:
+        self.jobs.put(job)
+        return self.answers.get(timeout=10)
+
+    def tid(self) -> int:
+        assert self.thread.native_id is not None
+        return self.thread.native_id
+
+
+def test_starting_children_unpins_a_served_thread_while_inside() -> None:
+    """What a serving thread starts inside `starting_children()` has the normal mask
+    (an MCP server started again during a pinned run); leaving puts the pin back, unless
+    the run ended meanwhile."""
+    full = os.sched_getaffinity(0)
+    worker = subprocess.Popen(["sleep", "60"])  # stands for the Monty worker the pin takes
+    serving = OnThread()
+    stack = contextlib.ExitStack()
+    colocation = Colocation(adaptive=False)
+    try:
+
+        def spawned_mask() -> set[int]:
+            seen: list[set[int]] = []
+            child = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+            child.start()
+            child.join()
+            return seen[0]
+
+        def enter() -> None:
+            stack.enter_context(starting_children())
+
+        own = lambda: os.sched_getaffinity(0)  # noqa: E731
+        pin = colocation.pin(worker.pid)
+        assert pin is not None
+        pin.serve(lambda: [serving.tid()])
+        assert len(serving.do(own)) == 1 and len(serving.do(spawned_mask)) == 1  # what it starts inherits
+        serving.do(enter)
+        assert serving.do(own) == full and serving.do(spawned_mask) == full
+        serving.do(enter)  # nested
+        serving.do(lambda: stack.close())  # leaves both
+        assert serving.do(own) == pin.cpu  # pinned again
+
+        serving.do(enter)
+        colocation.unpin(pin)  # the run ends while the thread is inside
+        serving.do(lambda: stack.close())
+        assert serving.do(own) == full  # not pinned again by leaving
+        assert os.sched_getaffinity(worker.pid) == full
+
+        serving.do(enter)  # with no pin at all: nothing changes
+        assert serving.do(own) == full
+        serving.do(lambda: stack.close())
+        assert serving.do(own) == full
+    finally:
+        serving.jobs.put(None)
+        worker.kill()
+        worker.wait()
+
+
+def test_a_thread_entering_starting_children_before_the_pin_is_pinned_on_leaving() -> None:
+    full = os.sched_getaffinity(0)
+    worker = subprocess.Popen(["sleep", "60"])
+    serving = OnThread()
+    stack = contextlib.ExitStack()
+    colocation = Colocation(adaptive=False)
+    try:
+        serving.do(lambda: stack.enter_context(starting_children()))
+        pin = colocation.pin(worker.pid)
+        assert pin is not None
+        pin.serve(lambda: [serving.tid()])
+        assert serving.do(lambda: os.sched_getaffinity(0)) == full  # still inside: left alone
+        serving.do(lambda: stack.close())
+        assert serving.do(lambda: os.sched_getaffinity(0)) == pin.cpu
+        colocation.unpin(pin)
+        assert serving.do(lambda: os.sched_getaffinity(0)) == full
+    finally:
+        serving.jobs.put(None)
+        worker.kill()
+        worker.wait()
+
+
+def test_host_code_between_served_calls_still_runs_with_its_own_mask(served: Served) -> None:
+    full = os.sched_getaffinity(0)
+    own: list[set[int]] = []
+
+    def probe(t: int, i: int) -> int:
+        own.append(os.sched_getaffinity(0))
+        return t + i
+
+    at.configure(colocate=True, max_workers=1)
+    try:
+        code = "t = 0\nfor i in range(6):\n    t = probe(served(t, i), 0)\nt"
+        template = at.orchestrator_from_str(code, inputs={}, output=int, tasks=[probe, served.function])
+        assert template() == sum(range(6))
+    finally:
+        at.configure()
+    assert own and all(mask == full for mask in own)
+    assert all(len(mask) == 1 for mask in served.callers) and all(len(m) == 1 for m in served.masks)
+    assert all(mask == full for mask in all_masks().values())

@@ -361,6 +361,65 @@ def test_stdio_server_killed_mid_run_then_restarted() -> None:
         assert run(functions, "pid()") != first  # a new server process
 
 
+@pytest.mark.skipif(
+    not supported() or len(os.sched_getaffinity(0)) < 2, reason="CPU pinning: Linux with 2+ CPUs"
+)
+def test_a_server_restarted_during_a_pinned_run_is_never_pinned() -> None:
+    """The connection's thread is pinned with a colocated run; when the server dies and
+    the next call starts it again, that thread starts the new process: the process must
+    have the normal mask, not inherit the pin for its whole life."""
+    full = os.sched_getaffinity(0)
+
+    def kill_server(pid: int) -> int:
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}") and "Z" not in _state(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return pid
+
+    def masks(pid: int) -> list[list[int]]:
+        """Every thread's mask of process `pid`, and of the connection's thread."""
+        threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        return [sorted(os.sched_getaffinity(t)) for t in threads]
+
+    code = """
+first = pid()
+kill_server(first)
+try:
+    pid()
+except Exception:
+    pass
+second = pid()
+[first, second, masks(second), connection()]
+"""
+    with connect(MCP_STDIO) as functions:
+        (thread,) = getattr(by_name(functions)["pid"], SERVED_BY)()
+
+        def connection() -> list[int]:
+            return sorted(os.sched_getaffinity(thread))
+
+        configure(colocate=True)
+        try:
+            template = orchestrator_from_str(
+                code, inputs={}, output=Any, tasks=[*functions, kill_server, masks, connection]
+            )
+            first, second, server_masks, during = template()
+        finally:
+            configure()
+        assert second != first  # a new server process, started during the run
+        assert len(during) == 1  # while the connection's thread itself was pinned
+        assert server_masks and all(set(mask) == full for mask in server_masks)
+        assert os.sched_getaffinity(thread) == full
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
+
+
 def test_http_server_killed_mid_run_then_reconnected() -> None:
     server = HttpServer()
     server.start()

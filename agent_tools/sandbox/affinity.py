@@ -32,10 +32,10 @@ import ctypes
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from functools import cache
 
-__all__ = ["Colocation", "Pin", "supported"]
+__all__ = ["Colocation", "Pin", "starting_children", "supported"]
 
 _IO_THREAD_PREFIX = "tokio-"
 """Monty's host-side I/O threads (pydantic-monty 1.4 names them `tokio-rt-worker`)."""
@@ -89,6 +89,41 @@ def _io_threads() -> list[int]:
     return found
 
 
+_served_lock = threading.Lock()
+_served: dict[int, tuple[set[int], set[int]]] = {}
+"""Serving threads a pin holds: thread id -> (its pinned mask, the mask to put back)."""
+_starting: dict[int, int] = {}
+"""Serving threads inside `starting_children()`: thread id -> how deep."""
+
+
+@contextlib.contextmanager
+def starting_children() -> Generator[None]:
+    """Around code on a serving thread (`functions.SERVED_BY`) that may start processes
+    or threads (an MCP connection starting its server, or an executor thread): inside,
+    the thread has its own mask back even while a pin holds it, so what it starts never
+    inherits the pin; the pin, if it still holds the thread, is put back on leaving.
+    The block may span `await`s (the other tasks of the thread's loop run unpinned
+    meanwhile)."""
+    tid = threading.get_native_id()
+    with _served_lock:
+        _starting[tid] = _starting.get(tid, 0) + 1
+        held = _served.get(tid)
+        if held is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, held[1])
+    try:
+        yield
+    finally:
+        with _served_lock:
+            depth = _starting.pop(tid) - 1
+            if depth:
+                _starting[tid] = depth
+            held = _served.get(tid)
+            if not depth and held is not None:
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(0, held[0])
+
+
 class Pin:
     """The masks one colocated run changed, and the CPU it is pinned to."""
 
@@ -120,12 +155,23 @@ class Pin:
             return
         self._sources.add(source)
         with self.guard:
-            if not self.released:
-                try:
-                    named = set(source())
-                except Exception:  # a source that fails pins nothing more
-                    return
-                self._pin(tid for tid in _threads(os.getpid()) if tid in named)  # never another process
+            if self.released:
+                return
+            try:
+                named = set(source())
+            except Exception:  # a source that fails pins nothing more
+                return
+            with _served_lock:
+                for tid in _threads(os.getpid()):  # never a thread of another process
+                    if tid not in named or tid in self._saved or tid == self.feeder:
+                        continue
+                    with contextlib.suppress(OSError):
+                        mask = os.sched_getaffinity(tid)
+                        if self.cpu <= mask:
+                            if tid not in _starting:  # else `starting_children` pins it on leaving
+                                os.sched_setaffinity(tid, self.cpu)
+                            self._saved[tid] = mask
+                            _served[tid] = (self.cpu, mask)
 
     def hold(self) -> None:
         """Pin the feeding thread: it is about to wait on the sandbox."""
@@ -141,10 +187,12 @@ class Pin:
     def restore(self) -> None:
         """Put back every mask this pin changed (safe from any thread)."""
         self.let_go()
-        for tid, mask in self._saved.items():
-            with contextlib.suppress(OSError):  # the worker may be gone
-                os.sched_setaffinity(tid, mask)
-        self._saved.clear()
+        with _served_lock:
+            for tid, mask in self._saved.items():
+                _served.pop(tid, None)
+                with contextlib.suppress(OSError):  # the worker may be gone
+                    os.sched_setaffinity(tid, mask)
+            self._saved.clear()
 
 
 class Colocation:

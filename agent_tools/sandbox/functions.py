@@ -99,7 +99,9 @@ SERVED_BY = "__agent_tools_served_by__"
 """A registered function may carry, under this attribute, a function returning the
 native ids of the threads of this process that do its work while the caller waits
 (an MCP connection's event loop thread): a colocated run pins those threads with its
-own round trip (see `affinity.py`)."""
+own round trip (see `affinity.py`), and calls the function with its own thread still
+pinned, so the function must start no thread or process itself; a serving thread
+that starts some does so inside `affinity.starting_children()`."""
 
 _STUB_HEADER = """\
 from datetime import date, datetime, time, timedelta

@@ -96,6 +96,8 @@ class HostCalls(ExecutionCore):
             self._pin = pin = colocation.pin(self._worker_pid)
             if pin is not None and served_by is not None:
                 pin.serve(served_by)
+                pin.hold()  # a served call runs pinned (see below)
+                return None
             return pin
         if threading.get_native_id() != pin.feeder:
             return None
@@ -105,7 +107,10 @@ class HostCalls(ExecutionCore):
             self._pin = None
             return None
         if served_by is not None:
+            # The work is done by the serving threads, pinned with the run; this thread
+            # only waits for them, so it stays pinned too (no mask to move and put back).
             pin.serve(served_by)
+            return None
         pin.let_go()
         return pin
 
