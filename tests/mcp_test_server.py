@@ -346,6 +346,12 @@ def whoami(self: int, name: str = "x") -> str:
     return f"{name}:{self}"
 
 
+@server.tool(name="round")
+def round_to_step(value: float, step: float = 0.5) -> float:
+    """Rounds a value to the nearest multiple of a step (a tool named like a builtin)."""
+    return step * round(value / step)
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "--http":
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import threading
 import time
 from typing import Any
@@ -60,6 +61,51 @@ def test_registration_errors() -> None:
         at.orchestrator_from_str("1", inputs={}, tasks="add")
     with pytest.raises(ValueError, match="'parallel_map' is a sandbox builtin"):
         at.orchestrator_from_str("1", inputs={}, tasks={"parallel_map": add})
+
+
+def round_price(value: float, step: float = 0.05) -> float:
+    """Rounds to a price step, unlike the builtin `round`."""
+    return 999.0
+
+
+@pytest.mark.parametrize("name", ["round", "sum", "len", "max", "print", "format", "id", "type", "sorted"])
+@pytest.mark.parametrize("face", ["template", "mapping", "CodeRunner", "CodeToolset", "CodeTool"])
+def test_a_name_the_sandbox_builtins_have_is_refused_on_every_face(name: str, face: str) -> None:
+    """The code's `round(...)` reaches the sandbox's builtin, never a function
+    registered as `round` (which the model would read in the catalog, and the
+    pre-flight check would accept): such a name is refused, saying what to do."""
+    fn: Any = _renamed(round_price, name)
+    message = rf"'{name}' is a Python builtin in the sandbox.*register it under another name.*'{name}_'"
+    with pytest.raises(ValueError, match=message):
+        if face == "template":
+            at.orchestrator_from_str("1", inputs={}, tasks=[fn])
+        elif face == "mapping":
+            at.orchestrator_from_str("1", inputs={}, tasks={name: round_price})
+        elif face == "CodeRunner":
+            at.CodeRunner([fn])
+        elif face == "CodeToolset":
+            at.CodeToolset([fn])
+        else:
+            from agent_tools.adapters.openai import CodeTool
+
+            CodeTool([fn])
+
+
+def _renamed(func: Any, name: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__signature__ = inspect.signature(func)  # type: ignore[attr-defined]
+    call.__annotations__ = dict(func.__annotations__)
+    return call
+
+
+def test_under_another_name_the_function_is_reached_and_the_builtin_stays() -> None:
+    template = at.orchestrator_from_str(
+        "[round_(1.234), round(1.234, 1)]", inputs={}, output=list[float], tasks={"round_": round_price}
+    )
+    assert template() == [999.0, 1.2]
 
 
 def test_sync_and_async_functions_are_plain_calls_with_keywords() -> None:

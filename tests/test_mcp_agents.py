@@ -109,6 +109,14 @@ person = make_person("Di", 30, city="Nice")
     }
 
 
+def test_a_tool_named_like_a_builtin_is_reached_under_its_python_name(
+    route: str, http_server: HttpServer
+) -> None:
+    script = play(route, http_server, "[round_(7.3), round(7.36, 1)]")
+    assert "def round_(value: float, step: float = 0.5) -> float:" in script.descriptions[0]
+    assert result_of(script.returns[0]) == [7.5, 7.4]
+
+
 def test_a_parameter_named_self_by_position_and_keyword(route: str, http_server: HttpServer) -> None:
     script = play(route, http_server, "[whoami(3), whoami(self=4, name='y')]")
     assert result_of(script.returns[0]) == ["x:3", "y:4"]

@@ -244,6 +244,16 @@ def test_is_error_uncaught_is_a_host_function_error(fns: Functions) -> None:
     assert isinstance(error.__cause__, MCPToolError) and "nope" in str(error.__cause__)
 
 
+def test_a_tool_named_like_a_builtin_gets_a_name_the_code_can_reach(fns: Functions) -> None:
+    """`round` is a builtin of the sandbox, which the code's `round(...)` reaches first:
+    the tool is `round_`, its docstring names the original, and both work."""
+    tool = by_name(fns)["round_"]
+    assert "round" not in by_name(fns)
+    assert "'round'" in (tool.__doc__ or "")
+    assert "def round_(value: float, step: float = 0.5) -> float:" in CodeRunner(fns).catalog()
+    assert run(fns, "[round_(7.3), round_(7.3, step=2), round(7.36, 1)]") == [7.5, 8.0, 7.4]
+
+
 def test_a_parameter_named_self(fns: Functions) -> None:
     assert run(fns, "[whoami(3), whoami(self=4, name='y'), whoami(5, name='z')]") == ["x:3", "y:4", "z:5"]
 

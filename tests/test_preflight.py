@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import keyword
 import sys
 from typing import Any
 
@@ -15,6 +16,7 @@ import pydantic_monty
 import pytest
 
 import agent_tools as at
+from agent_tools.sandbox.builtin_names import SHADOWING_BUILTINS
 from agent_tools.sandbox.functions import register
 from agent_tools.sandbox.preflight import MONTY_BUILTINS, MONTY_MODULE_NAMES, MONTY_MODULES, check_code
 from agent_tools.sandbox.source import prepare_source, wrap_map_iterables
@@ -89,6 +91,50 @@ def test_every_other_public_builtin_of_python_is_undefined_in_the_sandbox(monty:
     assert len(others) > 20 and "callable" in others and "ConnectionError" in others
     with monty.checkout() as session:
         assert _undefined(session, others) == others
+
+
+def _reached(session: pydantic_monty.MontySession, names: list[str]) -> list[str]:
+    """Of `names`, those whose call `name("7")` reaches a host function registered under
+    that name (rather than a builtin of the sandbox), in one run."""
+    reached: list[str] = []
+
+    def host(name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> None:
+            reached.append(name)
+
+        return call
+
+    body = "".join(f"try:\n    {n}('7')\nexcept BaseException:\n    pass\n" for n in names)
+    session.feed_run(
+        body + "None",
+        external_lookup={n: host(n) for n in names},
+        print_callback=lambda *args: None,
+        skip_type_check=True,
+    )
+    return reached
+
+
+def test_a_host_function_named_like_a_monty_builtin_is_never_reached(monty: Any) -> None:
+    """Why `register` refuses these names and schema-named tools get `_` after them:
+    the code's call reaches Monty's builtin, never the registered function."""
+    names = sorted(SHADOWING_BUILTINS)
+    assert {"round", "sum", "len", "max", "print", "format", "id", "type"} <= set(names)
+    with monty.checkout() as session:
+        assert _reached(session, names) == []
+
+
+def test_a_host_function_named_like_a_python_builtin_monty_lacks_is_reached(monty: Any) -> None:
+    """The refusal is no broader than Monty's builtins: other builtin names of Python
+    are free for registered functions."""
+    others = sorted(
+        n
+        for n in dir(builtins)
+        if n.isidentifier() and not keyword.iskeyword(n) and not n.startswith("_") and n not in MONTY_BUILTINS
+    )
+    assert {"callable", "input", "vars", "ConnectionError"} <= set(others)
+    with monty.checkout() as session:
+        assert _reached(session, others) == others
+    assert not SHADOWING_BUILTINS & set(others)
 
 
 def test_every_module_in_monty_modules_imports(monty: Any) -> None:

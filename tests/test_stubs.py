@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from typing_extensions import TypedDict, is_typeddict
 
 import agent_tools as at
-from agent_tools.sandbox.functions import build_catalog, build_stubs, register
+from agent_tools.sandbox.functions import TAKEN_NAMES, build_catalog, build_stubs, register
 from agent_tools.sandbox.schema import OMITTED, SchemaSignature, python_name, signature_from_schema
 
 NOTE = (
@@ -783,6 +783,43 @@ def test_python_name(name: str, taken: set[str], expected: str) -> None:
     assert python_name(name, taken) == expected
     assert taken == before | {expected}
     assert expected.isidentifier()
+
+
+@pytest.mark.parametrize(
+    ("name", "taken", "expected"),
+    [
+        ("round", set[str](), "round_"),
+        ("sum", set[str](), "sum_"),
+        ("parallel_map", set[str](), "parallel_map_"),
+        ("round", {"round_"}, "round__2"),
+        ("input", set[str](), "input"),  # a builtin of Python that Monty lacks: free
+        ("get-weather", set[str](), "get_weather"),
+    ],
+)
+def test_python_name_of_a_tool_keeps_clear_of_the_sandbox_builtins(
+    name: str, taken: set[str], expected: str
+) -> None:
+    taken = set(taken)
+    assert python_name(name, taken, TAKEN_NAMES) == expected
+    assert expected not in TAKEN_NAMES
+
+
+def test_parameters_named_like_builtins_keep_their_names() -> None:
+    """A keyword argument never reaches a builtin: `id`, `type`, `format` stay as they are."""
+    built = signature_from_schema(
+        "t",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "type": {"type": "string"},
+                "format": {"type": "string"},
+            },
+            "required": ["id"],
+        },
+    )
+    assert list(built.signature.parameters) == ["id", "type", "format"]
+    assert built.arguments(1, type="a") == {"id": 1, "type": "a"}
 
 
 # -- through the type checker and the pre-flight check ------------------------------

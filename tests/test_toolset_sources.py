@@ -175,8 +175,11 @@ def test_mappings_and_callables_mix_with_toolsets() -> None:
     def triple(x: int) -> int:
         return 3 * x
 
-    toolset = at.CodeToolset([{"times_three": triple}, weather_tools(calls), len])
-    script = run(toolset, "times_three(len('abc')) + get_weather('Oslo')['temp']", deps="a")
+    def letters(text: str) -> int:
+        return len(text)
+
+    toolset = at.CodeToolset([{"times_three": triple}, weather_tools(calls), letters])
+    script = run(toolset, "times_three(letters('abc')) + get_weather('Oslo')['temp']", deps="a")
     assert script.returns[0] == '{"result":30}'
     assert "def times_three(x: int) -> int" in script.descriptions[0]
 
@@ -205,8 +208,11 @@ def test_a_toolset_inside_a_code_toolset_is_entered_for_the_run() -> None:
 
 
 def test_a_code_toolset_cannot_hold_another() -> None:
+    def abs_value(x: int) -> int:
+        return abs(x)
+
     with pytest.raises(TypeError, match="CodeToolset"):
-        at.CodeToolset([at.CodeToolset([len])])
+        at.CodeToolset([at.CodeToolset([abs_value])])
 
 
 def test_something_else_is_refused_with_what_it_is() -> None:

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRequest, ApprovalRule
 from agent_tools.sandbox.affinity import starting_children
 from agent_tools.sandbox.eager import LoopCall
-from agent_tools.sandbox.functions import BLOCKING, SERVED_BY
+from agent_tools.sandbox.functions import BLOCKING, SERVED_BY, TAKEN_NAMES
 from agent_tools.sandbox.schema import PARAM_DOCS, SchemaSignature, python_name, signature_from_schema
 
 if TYPE_CHECKING:
@@ -565,7 +565,7 @@ class MCPConnection:
         taken: set[str] = set()
         self.tools = list(tools)
         self.functions = [
-            _tool_function(link, t, python_name(t.name, taken), _approval_for(t, self._approval))
+            _tool_function(link, t, python_name(t.name, taken, TAKEN_NAMES), _approval_for(t, self._approval))
             for t in tools
         ]
         return list(self.functions)

@@ -63,7 +63,7 @@ from agent_tools.adapters.pydantic_ai_guards import (
 from agent_tools.adapters.pydantic_ai_toolsets import SourceTool, ToolsetSource, step_tools
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRule, approval_rule
 from agent_tools.base.events import EventSink
-from agent_tools.sandbox.functions import BUILTIN_NAMES, not_tasks, register
+from agent_tools.sandbox.functions import BUILTIN_NAMES, TAKEN_NAMES, not_tasks, register
 from agent_tools.sandbox.schema import python_name
 from agent_tools.task.approvals import resolve_store
 from agent_tools.task.state import SessionState
@@ -407,7 +407,7 @@ class CodeToolset(FunctionToolset[Any]):
         listed: dict[tuple[int, str], ToolsetTool[Any]] = {}
         for source in self._sources:
             for made, tool in await source.listing(ctx):
-                name = python_name(made.name, taken)
+                name = python_name(made.name, taken, TAKEN_NAMES)
                 taken.add(name)
                 entries.append(_Entry(made, name, tool.tool_def.kind, None))
                 listed[(id(source), made.name)] = tool
@@ -415,9 +415,11 @@ class CodeToolset(FunctionToolset[Any]):
         names: set[str] = set()
         for entry in entries:
             name = entry.name
-            if not name.isidentifier() or keyword.iskeyword(name) or name in BUILTIN_NAMES:
+            if not name.isidentifier() or keyword.iskeyword(name) or name in TAKEN_NAMES:
+                why = " (a builtin of the sandbox, called instead)" if name in TAKEN_NAMES else ""
                 raise UserError(
-                    f"CodeToolset: prepare renamed {entry.registered.name!r} to {name!r}, not a usable name"
+                    f"CodeToolset: prepare renamed {entry.registered.name!r} to {name!r}, "
+                    f"not a usable name{why}"
                 )
             if name in names:
                 raise UserError(

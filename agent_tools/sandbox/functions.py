@@ -42,6 +42,7 @@ from pydantic_core import PydanticUndefined
 from typing_extensions import is_typeddict
 
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRequest, ApprovalRule, approval_rule
+from agent_tools.sandbox.builtin_names import SHADOWING_BUILTINS
 from agent_tools.sandbox.schema import FIELD_DEFAULTS, FIELD_DOCS, OMITTED, PARAM_DOCS
 from agent_tools.sandbox.source import GATHER_BUILTIN
 
@@ -52,6 +53,7 @@ __all__ = [
     "MAP_DEFAULTS",
     "MAP_KEYWORDS",
     "SERVED_BY",
+    "TAKEN_NAMES",
     "HostFunction",
     "build_catalog",
     "build_stubs",
@@ -67,6 +69,10 @@ __all__ = [
 PARALLEL_MAP = "parallel_map"
 FLYTE_MAP = "flyte_map"
 BUILTIN_NAMES = frozenset({PARALLEL_MAP, FLYTE_MAP, GATHER_BUILTIN})
+
+TAKEN_NAMES = BUILTIN_NAMES | SHADOWING_BUILTINS
+"""Names no registered function can have: the sandbox's own builtins, and Monty's, which
+the code's call reaches first. A tool named by a schema gets `_` after one of them."""
 
 MAP_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     PARALLEL_MAP: {"concurrency": 8, "group_name": None, "return_exceptions": False},
@@ -788,6 +794,12 @@ def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostF
             raise TypeError(f"tasks: {task!r} has no usable __name__; pass a mapping of name -> callable")
         if name in BUILTIN_NAMES:
             raise ValueError(f"tasks: {name!r} is a sandbox builtin and cannot be registered")
+        if name in SHADOWING_BUILTINS:
+            raise ValueError(
+                f"tasks: {name!r} is a Python builtin in the sandbox: the code's {name}(...) would call "
+                f"the builtin, never this function; register it under another name, e.g. "
+                f"{{{name + '_'!r}: {name}}}"
+            )
         if name in out:
             raise ValueError(f"tasks: duplicate function name {name!r}")
         out[name] = _make(name, task)

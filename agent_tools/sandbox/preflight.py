@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
 
+from agent_tools.sandbox.builtin_names import MONTY_BUILTINS
 from agent_tools.sandbox.functions import (
     BUILTIN_NAMES,
     MAP_DEFAULTS,
@@ -53,22 +54,6 @@ __all__ = [
     "bound_names",
     "check_code",
 ]
-
-MONTY_BUILTINS: frozenset[str] = frozenset({
-    "ArithmeticError", "AssertionError", "AttributeError", "BaseException", "Ellipsis", "Exception",
-    "False", "FileExistsError", "FileNotFoundError", "ImportError", "IndexError", "IsADirectoryError",
-    "KeyError", "KeyboardInterrupt", "LookupError", "MemoryError", "ModuleNotFoundError", "NameError",
-    "None", "NotADirectoryError", "NotImplemented", "NotImplementedError", "OSError", "OverflowError",
-    "PermissionError", "RecursionError", "RuntimeError", "StopIteration", "SyntaxError", "SystemExit",
-    "TimeoutError", "True", "TypeError", "UnboundLocalError", "UnicodeDecodeError",
-    "UnicodeEncodeError", "ValueError", "ZeroDivisionError", "__name__", "abs", "all", "any", "bin",
-    "bool", "bytes", "chr", "complex", "dict", "divmod", "enumerate", "eval", "exec", "filter", "float",
-    "format", "frozenset", "getattr", "hasattr", "hash", "hex", "id", "int", "isinstance", "iter",
-    "len", "list", "locals", "map", "max", "min", "next", "object", "oct", "open", "ord", "pow",
-    "print", "property", "range", "repr", "reversed", "round", "set", "setattr", "slice", "sorted",
-    "str", "sum", "tuple", "type", "zip", "__file__", "__doc__"
-})  # fmt: skip
-"""The builtin names defined in the sandbox (pydantic-monty 1.4)."""
 
 MONTY_MODULES: frozenset[str] = frozenset({
     "asyncio", "base64", "binascii", "bisect", "collections", "copy", "csv", "dataclasses", "datetime",

@@ -37,7 +37,7 @@ import keyword
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NotRequired, Union
 
@@ -123,13 +123,14 @@ class _Signature(inspect.Signature):
     properties: Mapping[str, str] = types.MappingProxyType({})
 
 
-def python_name(name: str, taken: set[str]) -> str:
+def python_name(name: str, taken: set[str], reserved: Collection[str] = ()) -> str:
     """A Python name for `name` that is not in `taken` (and add it to `taken`).
 
     A valid identifier stays as it is, but for leading underscores (Monty's type checker
     skips such names in stubs); other characters than ASCII letters, digits and `_`
     become `_` (`get-weather` -> `get_weather`, `ns.tool` -> `ns_tool`); a leading
-    digit gets `x_` before it, a keyword `_` after it (`class` -> `class_`); a taken
+    digit gets `x_` before it, a keyword or a `reserved` name `_` after it (`class` ->
+    `class_`; a tool's name with `functions.TAKEN_NAMES`: `round` -> `round_`); a taken
     name gets `_2`, `_3`, ... (`get_weather` twice -> `get_weather_2`)."""
     text = str(name)
     if not (text.isidentifier() and text.isascii()):
@@ -139,7 +140,7 @@ def python_name(name: str, taken: set[str]) -> str:
         text = "x"
     elif text[0].isdigit():
         text = f"x_{text}"
-    if keyword.iskeyword(text):
+    if keyword.iskeyword(text) or text in reserved:
         text += "_"
     out, n = text, 2
     while out in taken:
