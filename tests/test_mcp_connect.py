@@ -310,6 +310,33 @@ def test_command_as_a_string() -> None:
         assert run(functions, "add(1, 1)") == 2
 
 
+def test_two_servers_with_the_same_tools_serve_one_run_by_prefix(http_server: HttpServer) -> None:
+    with (
+        connect(MCP_STDIO) as plain,
+        connect(MCP_STDIO) as other,
+        pytest.raises(ValueError, match=r"duplicate function name '\w+'.*connect\(\.\.\., prefix="),
+    ):
+        CodeRunner([*plain, *other])
+    with connect(MCP_STDIO, prefix="a_") as first, connect(http_server.url, prefix="b_") as second:
+        names = {f.__name__ for f in [*first, *second]}
+        assert {"a_add", "b_add", "a_get_weather", "a_round", "b_round"} <= names
+        assert "'add'" in (by_name(first)["a_add"].__doc__ or "")  # the tool's own name
+        template = orchestrator_from_str(
+            "[a_add(1, 2), b_add(3, 4), a_get_weather('Oslo')['city'], a_round(7.3)]",
+            inputs={},
+            output=Any,
+            tasks=[*first, *second],
+        )
+        assert template() == [3, 7, "Oslo", 7.5]
+        assert "def b_add(a: int, b: int) -> int:" in CodeRunner([*first, *second]).catalog()
+
+
+@pytest.mark.parametrize("prefix", ["1x", "_a", "a-b", "é", 3])
+def test_a_prefix_that_cannot_start_a_name_is_refused(prefix: Any) -> None:
+    with pytest.raises(ValueError, match="prefix must be"):
+        connect(MCP_STDIO, prefix=prefix)
+
+
 def test_closed_connection_refuses_calls() -> None:
     with connect(MCP_STDIO) as functions:
         assert len(getattr(functions[0], SERVED_BY)()) == 1  # the connection's thread, while open

@@ -535,10 +535,13 @@ class MCPConnection:
     """What `connect` returns: enter it (`with` or `async with`) for the list of
     functions; leaving it closes the connection (and stops a stdio server)."""
 
-    def __init__(self, server: _Server, timeout: float, approval: ApprovalChoice = None) -> None:
+    def __init__(
+        self, server: _Server, timeout: float, approval: ApprovalChoice = None, prefix: str = ""
+    ) -> None:
         self._server = server
         self._timeout = timeout
         self._approval = approval
+        self._prefix = prefix
         self._link: _Link | None = None
         self.functions: list[Callable[..., Any]] = []
         """One async function per tool, in the server's order (empty until entered)."""
@@ -565,7 +568,12 @@ class MCPConnection:
         taken: set[str] = set()
         self.tools = list(tools)
         self.functions = [
-            _tool_function(link, t, python_name(t.name, taken, TAKEN_NAMES), _approval_for(t, self._approval))
+            _tool_function(
+                link,
+                t,
+                python_name(self._prefix + t.name, taken, TAKEN_NAMES),
+                _approval_for(t, self._approval),
+            )
             for t in tools
         ]
         return list(self.functions)
@@ -622,6 +630,7 @@ def connect(
     cwd: str | os.PathLike[str] | Path | None = None,
     timeout: float = OPEN_TIMEOUT,
     requires_approval: ApprovalChoice = None,
+    prefix: str = "",
 ) -> MCPConnection:
     """A connection to the MCP server `server`, opened when entered (`with` or
     `async with`), which gives the list of its tools as functions.
@@ -637,6 +646,9 @@ def connect(
     pauses at such a call; see `agent_tools.resume`): True for all of them, or a
     function of the MCP `Tool` returning True, False or a per-call predicate, e.g.
     `requires_approval=lambda tool: not read_only(tool)` (`read_only` is in this module).
+    `prefix` goes before every tool's Python name (`prefix="fs_"`: the tool
+    `read_file` is the function `fs_read_file`), so that two servers with tools of
+    the same name can serve one run; the server is still called by the tool's name.
 
     Raises ImportError when the MCP SDK is missing (`pip install 'agent-tools[mcp]'`);
     entering raises `MCPConnectionError` when the server cannot be started or reached.
@@ -650,4 +662,8 @@ def connect(
         raise TypeError(
             f"requires_approval must be True, False, None or a function of the tool: {requires_approval!r}"
         )
-    return MCPConnection(_parse_server(server, env, headers, cwd), timeout, requires_approval)
+    if not isinstance(prefix, str) or not re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*)?", prefix):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(
+            f"connect: prefix must be ASCII letters, digits and _, starting with a letter: {prefix!r}"
+        )
+    return MCPConnection(_parse_server(server, env, headers, cwd), timeout, requires_approval, prefix)

@@ -801,7 +801,10 @@ def register(tasks: Iterable[Any] | Mapping[str, Any] | None) -> dict[str, HostF
                 f"{{{name + '_'!r}: {name}}}"
             )
         if name in out:
-            raise ValueError(f"tasks: duplicate function name {name!r}")
+            raise ValueError(
+                f"tasks: duplicate function name {name!r}: give one of them another name (a mapping, "
+                f"{{{name + '_2'!r}: ...}}; for the tools of two MCP servers, connect(..., prefix=...))"
+            )
         out[name] = _make(name, task)
     return out
 
