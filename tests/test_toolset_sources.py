@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, RunContext
+from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, RunContext, Tool
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.toolsets import FunctionToolset
@@ -288,3 +288,31 @@ def test_a_single_function_is_refused_naming_what_was_given() -> None:
 
     with pytest.raises(TypeError, match="CodeToolset: tasks must be a list, got function"):
         at.CodeToolset(triple)  # pyright: ignore[reportArgumentType]
+
+
+def test_a_toolset_tool_named_like_a_builtin_is_reached_under_its_python_name() -> None:
+    """A toolset's tool named `sum` would lose to the sandbox's builtin `sum`: it is
+    `sum_` in the code and the catalog, called through the toolset by its own name."""
+    calls: list[list[float]] = []
+    tools: FunctionToolset[Any] = FunctionToolset()
+
+    @tools.tool_plain(name="sum")
+    def weighted_sum(values: list[float]) -> float:
+        """Twice the sum (not the builtin's answer)."""
+        calls.append(values)
+        return 2 * sum(values)
+
+    script = run(at.CodeToolset([tools]), "[sum_([1.0, 2.0]), sum([1.0, 2.0])]")
+    assert script.returns[0] == '{"result":[6.0,3.0]}'
+    assert calls == [[1.0, 2.0]]
+    assert "def sum_(values: list[float]) -> float:" in script.descriptions[0]
+
+
+def test_a_callable_or_tool_named_like_a_builtin_is_refused_at_once() -> None:
+    def total(values: list[float]) -> float:
+        return sum(values)
+
+    with pytest.raises(ValueError, match="'sum' is a Python builtin in the sandbox"):
+        at.CodeToolset([Tool(total, name="sum")])
+    with pytest.raises(ValueError, match="'max' is a Python builtin in the sandbox"):
+        at.CodeToolset([{"max": total}])
