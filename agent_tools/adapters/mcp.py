@@ -56,7 +56,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRequest, ApprovalRule
-from agent_tools.sandbox.affinity import starting_children
+from agent_tools.sandbox.affinity import keeping_mask, starting_children
 from agent_tools.sandbox.eager import LoopCall
 from agent_tools.sandbox.functions import BLOCKING, SERVED_BY, TAKEN_NAMES
 from agent_tools.sandbox.schema import PARAM_DOCS, SchemaSignature, python_name, signature_from_schema
@@ -185,11 +185,10 @@ class _Link:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         # Threads the loop starts (name lookups for HTTP, say) take this thread's mask
-        # as it is now: never a colocated run's pin (see `starting_children`).
-        own = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        # as it is now: never a colocated run's pin.
         self.loop.set_default_executor(
             concurrent.futures.ThreadPoolExecutor(
-                thread_name_prefix="agent-tools-mcp-io", initializer=_take_mask, initargs=(own,)
+                thread_name_prefix="agent-tools-mcp-io", initializer=keeping_mask()
             )
         )
         try:
@@ -368,12 +367,6 @@ class _Link:
                 future.result(_CLOSE_TIMEOUT + 5)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(_CLOSE_TIMEOUT)
-
-
-def _take_mask(mask: set[int] | None) -> None:
-    if mask is not None:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(0, mask)
 
 
 def _describe(exc: BaseException) -> str:

@@ -63,7 +63,7 @@ from agent_tools.adapters.pydantic_ai_guards import (
 from agent_tools.adapters.pydantic_ai_toolsets import SourceTool, ToolsetSource, step_tools
 from agent_tools.base.approval import APPROVAL_ATTR, ApprovalRule, approval_rule
 from agent_tools.base.events import EventSink
-from agent_tools.sandbox.functions import BUILTIN_NAMES, TAKEN_NAMES, not_tasks, register
+from agent_tools.sandbox.functions import TAKEN_NAMES, not_tasks, register
 from agent_tools.sandbox.schema import python_name
 from agent_tools.task.approvals import resolve_store
 from agent_tools.task.state import SessionState
@@ -403,7 +403,7 @@ class CodeToolset(FunctionToolset[Any]):
             entry = await registered.entry(ctx)
             if entry is not None:
                 entries.append(entry)
-        taken = {e.name for e in entries} | set(BUILTIN_NAMES)
+        taken = {e.name for e in entries}  # and TAKEN_NAMES, which python_name keeps clear of
         listed: dict[tuple[int, str], ToolsetTool[Any]] = {}
         for source in self._sources:
             for made, tool in await source.listing(ctx):

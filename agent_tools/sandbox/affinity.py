@@ -8,14 +8,16 @@ microseconds: measured on a 2-core VM, a round trip took about 70 us spread over
 two CPUs and about 13 us with all three threads on one CPU.
 
 `Colocation` pins those threads to the CPU the feeding thread is on, from the
-run's first host call until it ends, then restores every mask it changed. A
-registered function whose work is done by another thread of this process (an MCP
-connection's event loop: see `functions.SERVED_BY`) adds that thread to the pin, so
-the hop to it and back stays on the CPU too (measured with an MCP tool over stdio:
-1.12x and 1.13x the direct client call, against 1.35x and 1.37x unpinned). While a
+run's first host call until it ends, then restores every mask it changed. While a
 registered function runs, the feeding thread gets its own mask back, so threads
-the function starts never inherit the pin. One run at a time is colocated (the
-I/O threads are shared by the whole pool); concurrent runs go unpinned.
+the function starts never inherit the pin. A registered function whose work is done
+by another thread of this process (an MCP connection's event loop: see
+`functions.SERVED_BY`) adds that thread to the pin instead, and the feeding thread
+stays pinned while it waits, so the hop there and back stays on the CPU too (the
+`mcp_calls.py` figures in the README compare it with that thread left free); what
+such a thread starts inside `starting_children()` is never pinned. One run at a
+time is colocated (the I/O threads are shared by the whole pool); concurrent runs
+go unpinned.
 
 Pinning gives up the scheduler's freedom to move a run off a busy CPU, which pays
 only where round trips are slow because CPUs sleep: on a busy machine the round trip
@@ -35,7 +37,7 @@ import threading
 from collections.abc import Callable, Generator, Iterable
 from functools import cache
 
-__all__ = ["Colocation", "Pin", "starting_children", "supported"]
+__all__ = ["Colocation", "Pin", "keeping_mask", "starting_children", "supported"]
 
 _IO_THREAD_PREFIX = "tokio-"
 """Monty's host-side I/O threads (pydantic-monty 1.4 names them `tokio-rt-worker`)."""
@@ -96,6 +98,20 @@ _starting: dict[int, int] = {}
 """Serving threads inside `starting_children()`: thread id -> how deep."""
 
 
+def keeping_mask() -> Callable[[], None]:
+    """An initializer for the threads a pool on this thread will start (an executor's):
+    each takes this thread's mask as it is now, never a pin this thread may hold when
+    the pool starts it."""
+    mask = os.sched_getaffinity(0) if supported() else None
+
+    def take() -> None:
+        if mask is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, mask)
+
+    return take
+
+
 @contextlib.contextmanager
 def starting_children() -> Generator[None]:
     """Around code on a serving thread (`functions.SERVED_BY`) that may start processes
@@ -137,16 +153,22 @@ class Pin:
         self._sources: set[Callable[[], Iterable[int]]] = set()
         self._pin([*_threads(worker_pid), *_io_threads()])
 
-    def _pin(self, tids: Iterable[int]) -> None:
-        cpu = next(iter(self.cpu))
+    def _pin(self, tids: Iterable[int], *, serving: bool = False) -> None:
+        """Pin `tids` (those whose mask has the CPU), saving their masks. A serving
+        thread is also noted for `starting_children`, which pins it itself on leaving
+        if it is inside one now. Serving threads are pinned under `_served_lock`."""
         for tid in tids:
             if tid in self._saved or tid == self.feeder:
                 continue
             with contextlib.suppress(OSError):
                 mask = os.sched_getaffinity(tid)
-                if cpu in mask:
+                if not self.cpu <= mask:
+                    continue
+                if not (serving and tid in _starting):
                     os.sched_setaffinity(tid, self.cpu)
-                    self._saved[tid] = mask
+                self._saved[tid] = mask
+                if serving:
+                    _served[tid] = (self.cpu, mask)
 
     def serve(self, source: Callable[[], Iterable[int]]) -> None:
         """Pin as well the threads `source` names (a registered function's serving
@@ -161,17 +183,9 @@ class Pin:
                 named = set(source())
             except Exception:  # a source that fails pins nothing more
                 return
+            ours = [tid for tid in _threads(os.getpid()) if tid in named]  # never another process's
             with _served_lock:
-                for tid in _threads(os.getpid()):  # never a thread of another process
-                    if tid not in named or tid in self._saved or tid == self.feeder:
-                        continue
-                    with contextlib.suppress(OSError):
-                        mask = os.sched_getaffinity(tid)
-                        if self.cpu <= mask:
-                            if tid not in _starting:  # else `starting_children` pins it on leaving
-                                os.sched_setaffinity(tid, self.cpu)
-                            self._saved[tid] = mask
-                            _served[tid] = (self.cpu, mask)
+                self._pin(ours, serving=True)
 
     def hold(self) -> None:
         """Pin the feeding thread: it is about to wait on the sandbox."""
