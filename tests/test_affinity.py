@@ -21,6 +21,7 @@ from agent_tools.sandbox import pool as rt
 from agent_tools.sandbox.affinity import (
     Colocation,
     _io_threads,  # pyright: ignore[reportPrivateUsage]
+    keeping_mask,
     starting_children,
 )
 from agent_tools.sandbox.functions import SERVED_BY
@@ -296,9 +297,7 @@ class Served:
         """The calling (feeding) thread's mask at each call."""
         self.thread = threading.Thread(target=self._serve, name="served", daemon=True)
         self.thread.start()
-        jobs = self.jobs
-
-        callers = self.callers
+        jobs, callers = self.jobs, self.callers
 
         def served(t: int, i: int) -> int:
             callers.append(os.sched_getaffinity(0))
@@ -532,3 +531,26 @@ def test_host_code_between_served_calls_still_runs_with_its_own_mask(served: Ser
     assert own and all(mask == full for mask in own)
     assert all(len(mask) == 1 for mask in served.callers) and all(len(m) == 1 for m in served.masks)
     assert all(mask == full for mask in all_masks().values())
+
+
+def test_threads_a_pool_starts_on_a_pinned_serving_thread_keep_its_own_mask() -> None:
+    """The initializer an MCP connection gives its loop's executor: threads it starts
+    while a pin holds the connection's thread take the mask that thread had before."""
+    full = os.sched_getaffinity(0)
+    worker = subprocess.Popen(["sleep", "60"])
+    serving = OnThread()
+    colocation = Colocation(adaptive=False)
+    pool = serving.do(lambda: ThreadPoolExecutor(max_workers=1, initializer=keeping_mask()))
+    try:
+        pin = colocation.pin(worker.pid)
+        assert pin is not None
+        pin.serve(lambda: [serving.tid()])
+        assert serving.do(lambda: os.sched_getaffinity(0)) == pin.cpu
+        started = serving.do(lambda: pool.submit(lambda: os.sched_getaffinity(0)))  # starts its thread now
+        assert started.result(10) == full
+        colocation.unpin(pin)
+    finally:
+        pool.shutdown()
+        serving.jobs.put(None)
+        worker.kill()
+        worker.wait()

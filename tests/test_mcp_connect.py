@@ -415,7 +415,7 @@ def test_a_server_restarted_during_a_pinned_run_is_never_pinned() -> None:
         return pid
 
     def masks(pid: int) -> list[list[int]]:
-        """Every thread's mask of process `pid`, and of the connection's thread."""
+        """Every thread's mask of process `pid`."""
         threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
         return [sorted(os.sched_getaffinity(t)) for t in threads]
 
