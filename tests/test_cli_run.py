@@ -291,3 +291,26 @@ def test_a_toolset_tool_needing_approval_never_runs_from_the_cli(
     assert not marker.exists()
     ok = cli("-", "--tools", "tests.cli_tools_example:GATED", stdin="greet('Ada')")
     assert ok.status == 0 and "Hello, Ada!" in ok.stdout
+
+
+def test_a_tool_named_like_a_builtin_exits_2_saying_what_to_do(tmp_path: Path) -> None:
+    """`agent-tools run --tools`: a function named `round` would never be reached from
+    the code (the sandbox's builtin is), so it is refused before anything runs."""
+    from typer.testing import CliRunner
+
+    from agent_tools.cli import app
+
+    (tmp_path / "builtin_named_tools.py").write_text(
+        "def round(value: float) -> float:\n    return 999.0\n\nFUNCS = [round]\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        result = CliRunner().invoke(
+            app, ["run", "-", "--tools", "builtin_named_tools:FUNCS"], input="round(2.5)"
+        )
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("builtin_named_tools", None)
+    assert result.exit_code == 2, result.output
+    assert "'round' is a Python builtin in the sandbox" in result.stderr and "'round_'" in result.stderr
+    assert result.stdout == ""
